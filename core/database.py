@@ -1,0 +1,31 @@
+"""Database engines: async (asyncpg) for the services, sync (psycopg 3) for workers."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.settings import DatabaseSettings
+
+
+def make_async_engine(settings: DatabaseSettings) -> AsyncEngine:
+    """An asyncpg engine; the caller disposes it (an app's lifespan)."""
+    return create_async_engine(
+        settings.async_url, pool_size=settings.database_pool_size, pool_pre_ping=True
+    )
+
+
+def make_async_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions that keep loaded objects usable after commit."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def make_sync_engine(settings: DatabaseSettings) -> Engine:
+    """A psycopg 3 engine for workers, the CLI and Alembic."""
+    return create_engine(settings.sync_url, pool_pre_ping=True, pool_size=5)
+
+
+def make_sync_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sync sessions that keep loaded objects usable after commit."""
+    return sessionmaker(engine, expire_on_commit=False)
