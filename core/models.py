@@ -159,7 +159,9 @@ class Project(Base):
     is_public: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=text("false")
     )
-    center: Mapped[Any] = mapped_column(GeometryType("POINT", srid=4326, spatial_index=False))
+    center: Mapped[Any] = mapped_column(
+        GeometryType("POINT", srid=4326, spatial_index=False), nullable=True
+    )
     zoom: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
