@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from geoalchemy2 import Geometry as GeometryType
 from sqlalchemy import (
@@ -31,7 +31,7 @@ TASK_STATES = ("queued", "running", "succeeded", "failed")
 class Base(DeclarativeBase):
     """Declarative base of every table."""
 
-    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSONB, list[Any]: JSONB}
 
 
 def _created() -> Mapped[datetime]:
@@ -118,7 +118,9 @@ class Geometry(Base):
     geom: Mapped[Any] = mapped_column(
         GeometryType("GEOMETRY", srid=4326, spatial_index=False), nullable=True
     )
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, nullable=False, default=dict)
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb"), default=dict
+    )
     geometry_type: Mapped[str | None] = mapped_column(String(50), index=True)
     source_id: Mapped[int] = mapped_column(
         ForeignKey("core_source.id", ondelete="CASCADE"), index=True, nullable=False
