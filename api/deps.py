@@ -1,0 +1,31 @@
+"""The dependencies routes declare, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import current_active_user
+from api.settings import ApiSettings
+from api.state import Resources, get_resources, get_session
+from core.models import User
+from core.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings this app was made with."""
+    return get_resources(request).settings
+
+
+def get_api_settings(request: Request) -> ApiSettings:
+    """The API-only settings this app was made with."""
+    return get_resources(request).api_settings
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ApiSettingsDep = Annotated[ApiSettings, Depends(get_api_settings)]
+CurrentUser = Annotated[User, Depends(current_active_user)]

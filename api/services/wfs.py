@@ -1,0 +1,93 @@
+"""core_geometry as GeoJSON, built by PostgreSQL (no per-feature Python on this path)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import InvalidInput
+
+BBox = tuple[float, float, float, float]
+
+# Each feature as djangorestframework-gis wrote it: id, type, geometry, properties.
+_FEATURES_SQL = """
+SELECT coalesce(json_agg(json_build_object(
+    'id', g.gid,
+    'type', 'Feature',
+    'geometry', ST_AsGeoJSON(g.geom)::json,
+    'properties', CASE WHEN jsonb_typeof(g.metadata) = 'object' THEN g.metadata ELSE '{{}}' END
+        || jsonb_build_object('geometry_type', g.geometry_type, 'source', g.source_id)
+) ORDER BY g.gid), '[]'::json)::text
+FROM (
+    SELECT gid, geom, metadata, geometry_type, source_id FROM core_geometry
+    WHERE {where} ORDER BY gid LIMIT :limit OFFSET :offset
+) AS g
+"""
+_COUNT_SQL = "SELECT count(*) FROM core_geometry WHERE {where}"
+_MAX_INT4 = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class FeatureFilter:
+    """Which features a WFS request asks for."""
+
+    source: str | None = None
+    bbox: BBox | None = None
+    geometry_type: str | None = None
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        """The SQL condition (fixed fragments) and its bound values."""
+        clauses: list[str] = ["true"]
+        params: dict[str, Any] = {}
+        if self.source is not None:
+            # `source` is an id or a sid.
+            number = int(self.source) if self.source.isdigit() else None
+            clauses.append(
+                "source_id IN (SELECT id FROM core_source WHERE sid = :source OR id = :source_id)"
+            )
+            params["source"] = self.source
+            params["source_id"] = number if number is not None and number <= _MAX_INT4 else None
+        if self.bbox is not None:
+            clauses.append("ST_Intersects(geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))")
+            params.update(zip(("minx", "miny", "maxx", "maxy"), self.bbox, strict=True))
+        if self.geometry_type is not None:
+            clauses.append("geometry_type = :geometry_type")
+            params["geometry_type"] = self.geometry_type
+        return " AND ".join(clauses), params
+
+
+def parse_bbox(raw: str, *, param: str) -> BBox:
+    """`minx,miny,maxx,maxy` in EPSG:4326, or InvalidInput naming the parameter."""
+    message = f"Invalid bbox string supplied for parameter {param}"
+    parts = raw.split(",")
+    if len(parts) != 4:
+        raise InvalidInput(message, field=param)
+    try:
+        minx, miny, maxx, maxy = (float(part) for part in parts)
+    except ValueError:
+        raise InvalidInput(message, field=param) from None
+    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)) or minx > maxx or miny > maxy:
+        raise InvalidInput(message, field=param)
+    return minx, miny, maxx, maxy
+
+
+async def count_features(*, session: AsyncSession, features: FeatureFilter) -> int:
+    """How many features match."""
+    where, params = features.where()
+    count = await session.scalar(text(_COUNT_SQL.format(where=where)), params)
+    return int(count or 0)
+
+
+async def features_json(
+    *, session: AsyncSession, features: FeatureFilter, limit: int, offset: int
+) -> str:
+    """One page of matching features as a JSON array, written by PostgreSQL."""
+    where, params = features.where()
+    result = await session.scalar(
+        text(_FEATURES_SQL.format(where=where)), {**params, "limit": limit, "offset": offset}
+    )
+    return str(result)
