@@ -265,24 +265,6 @@ def test_martin_publishes_only_the_per_source_function(martin_config: dict[str, 
     assert martin_config["listen_addresses"].endswith(":3000")
 
 
-def test_the_tile_function_is_created_by_the_postgres_init_script(
-    services: dict[str, Any],
-) -> None:
-    mounts = [str(v).split(":") for v in services["postgres"]["volumes"]]
-    scripts = [
-        REPO / src for src, dst, *_ in mounts if dst.startswith("/docker-entrypoint-initdb.d/")
-    ]
-    assert scripts, "no init script mounted"
-    sql = " ".join(p.read_text(encoding="utf-8") for p in scripts)
-    signature = re.search(
-        r"CREATE OR REPLACE FUNCTION public\.core_geometry_by_source\(\s*z integer,\s*"
-        r"x integer,\s*y integer,\s*query_params json\s*\)\s*RETURNS bytea",
-        sql,
-    )
-    assert signature, "core_geometry_by_source(z, x, y, query_params json) -> bytea not found"
-    assert "FROM public.core_geometry" in sql and "source_id" in sql
-
-
 # ---------------------------------------------------------------- Dockerfile
 
 

@@ -5,14 +5,7 @@
 --   GET http://localhost:3000/core_geometry_by_source/{z}/{x}/{y}?source_id=42
 -- The layer is named "core_geometry"; each feature has id = gid, the properties
 -- geometry_type and source_id, and the keys of its metadata jsonb.
---
--- Where it runs: the PostGIS image runs /docker-entrypoint-initdb.d/*.sql once, when
--- the postgres volume is empty (after its own 10_postgis.sh, before the migrations).
--- PL/pgSQL bodies are not checked against the schema at CREATE time, so core_geometry
--- need not exist yet. An existing volume does not rerun this: apply it by hand with
---   docker compose exec -T postgres psql -U maps -d maps < docker/postgres/20_martin_functions.sql
--- The local `make up` stack does not use this file; an Alembic migration should adopt
--- the function so that every database gets it.
+-- Created by migration 0002 (so every database reaching head has it).
 CREATE OR REPLACE FUNCTION public.core_geometry_by_source(
     z integer, x integer, y integer, query_params json
 ) RETURNS bytea AS $$
