@@ -158,10 +158,10 @@ def stack(
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name, cmd in commands.items():
-            log = (logs / f"{name}.log").open("wb")
-            procs[name] = subprocess.Popen(
-                cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
+            with (logs / f"{name}.log").open("wb") as log:
+                procs[name] = subprocess.Popen(
+                    cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                )
         _wait_healthy(env["API_URL"], procs["api"], logs / "api.log")
         _wait_healthy(env["ETL_SERVICE_URL"], procs["etl"], logs / "etl.log")
         yield Stack(env["API_URL"], env["ETL_SERVICE_URL"], work / "staging", env, logs)

@@ -10,6 +10,8 @@ pub struct Location {
     pub path: PathBuf,
     /// 1-based record (shapefile records, DBF rows, CSV lines, GeoJSON features).
     pub record: Option<u64>,
+    /// What a record is called in this format: "record", "line", "feature".
+    pub unit: &'static str,
 }
 
 impl Location {
@@ -17,6 +19,7 @@ impl Location {
         Self {
             path: path.to_path_buf(),
             record: None,
+            unit: "record",
         }
     }
 
@@ -24,6 +27,23 @@ impl Location {
         Self {
             path: path.to_path_buf(),
             record: Some(record),
+            unit: "record",
+        }
+    }
+
+    /// A 1-based line of a text file.
+    pub fn line(path: &Path, line: u64) -> Self {
+        Self {
+            unit: "line",
+            ..Self::record(path, line)
+        }
+    }
+
+    /// A 1-based feature of a GeoJSON file.
+    pub fn feature(path: &Path, feature: u64) -> Self {
+        Self {
+            unit: "feature",
+            ..Self::record(path, feature)
         }
     }
 }
@@ -31,7 +51,7 @@ impl Location {
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.record {
-            Some(record) => write!(f, "{}, record {record}", self.path.display()),
+            Some(record) => write!(f, "{}, {} {record}", self.path.display(), self.unit),
             None => write!(f, "{}", self.path.display()),
         }
     }
@@ -153,7 +173,8 @@ impl From<Error> for arrow_schema::ArrowError {
 impl From<arrow_schema::ArrowError> for Error {
     fn from(err: arrow_schema::ArrowError) -> Self {
         match err {
-            arrow_schema::ArrowError::ExternalError(boxed) => match boxed.downcast::<StreamError>() {
+            arrow_schema::ArrowError::ExternalError(boxed) => match boxed.downcast::<StreamError>()
+            {
                 Ok(stream) => stream.0,
                 Err(other) => Error::Arrow(arrow_schema::ArrowError::ExternalError(other)),
             },

@@ -1,1 +1,31 @@
+//! geo_engine: the Rust core of the import pipeline. Pure-Rust readers and encoders
+//! (no PyO3 outside `python`), each returning [`error::Result`].
+
+// Hostile input must never panic: these stay errors outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod columns;
+pub mod copy;
+pub mod crs;
+pub mod csv_points;
+pub mod dbf;
+pub mod encoding;
+pub mod error;
+pub mod geojson;
+pub mod geometry_ops;
+pub mod metadata;
 pub mod python;
+pub mod shp;
+pub mod transform;
+pub mod wkb;
+pub mod wkt;
+
+pub use error::{Error, Result};

@@ -1,0 +1,60 @@
+"""geo_engine: the Rust core of the import pipeline (readers, CRS, COPY encoding)."""
+
+import warnings
+
+from geo_engine._geo_engine import (
+    CrsError,
+    EncodingError,
+    FormatError,
+    GeoEngineError,
+    GeoEngineIOError,
+    GeometryError,
+    __version__,
+    _debug_build,
+    copy_header,
+    copy_trailer,
+    encode_copy_rows,
+    infer_metadata,
+    list_layers,
+    parse_geojson,
+    parse_shapefile,
+    simplify_geometry,
+    stream_csv_points,
+    stream_geojson,
+    stream_shapefile,
+    transform_coords,
+    transform_crs,
+    validate_geometry,
+)
+
+if _debug_build():
+    warnings.warn(
+        "geo_engine is a debug build and runs many times slower; "
+        "build it with `maturin develop --release`",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+
+__all__ = [
+    "CrsError",
+    "EncodingError",
+    "FormatError",
+    "GeoEngineError",
+    "GeoEngineIOError",
+    "GeometryError",
+    "__version__",
+    "copy_header",
+    "copy_trailer",
+    "encode_copy_rows",
+    "infer_metadata",
+    "list_layers",
+    "parse_geojson",
+    "parse_shapefile",
+    "simplify_geometry",
+    "stream_csv_points",
+    "stream_geojson",
+    "stream_shapefile",
+    "transform_coords",
+    "transform_crs",
+    "validate_geometry",
+]

@@ -1,0 +1,336 @@
+"""Type stub of the compiled module: the real documentation of geo_engine's API."""
+
+import os
+from typing import Any, Protocol, overload, type_check_only
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "CrsError",
+    "EncodingError",
+    "FormatError",
+    "GeoEngineError",
+    "GeoEngineIOError",
+    "GeometryError",
+    "__version__",
+    "_debug_build",
+    "_zero_copy_probe",
+    "copy_header",
+    "copy_trailer",
+    "encode_copy_rows",
+    "infer_metadata",
+    "list_layers",
+    "parse_geojson",
+    "parse_shapefile",
+    "simplify_geometry",
+    "stream_csv_points",
+    "stream_geojson",
+    "stream_shapefile",
+    "transform_coords",
+    "transform_crs",
+    "validate_geometry",
+]
+
+__version__: str
+
+@type_check_only
+class ArrowArrayExportable(Protocol):
+    """Anything exposing ``__arrow_c_array__`` (a pyarrow RecordBatch, an arro3 one)."""
+
+    def __arrow_c_array__(
+        self, requested_schema: object | None = None
+    ) -> tuple[object, object]: ...
+
+@type_check_only
+class Table(Protocol):
+    """The parts of ``pyarrow.Table`` the stub relies on (the runtime value is one)."""
+
+    @property
+    def num_rows(self) -> int: ...
+    @property
+    def column_names(self) -> list[str]: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+@type_check_only
+class Array(Protocol):
+    """The parts of ``pyarrow.Array`` the stub relies on (the runtime value is one)."""
+
+    def __len__(self) -> int: ...
+    def __arrow_c_array__(
+        self, requested_schema: object | None = None
+    ) -> tuple[object, object]: ...
+
+@type_check_only
+class ArrowStreamExportable(Protocol):
+    """Anything exposing ``__arrow_c_stream__`` (a pyarrow Table or RecordBatchReader)."""
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+@type_check_only
+class RecordBatch(Protocol):
+    """The parts of ``pyarrow.RecordBatch`` the stub relies on (the runtime value is one)."""
+
+    @property
+    def num_rows(self) -> int: ...
+    def column(self, i: int | str) -> Array: ...
+    def __arrow_c_array__(
+        self, requested_schema: object | None = None
+    ) -> tuple[object, object]: ...
+
+@type_check_only
+class RecordBatchReader:
+    """A one-shot Arrow stream; read it with ``pyarrow.RecordBatchReader.from_stream``."""
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+class GeoEngineError(Exception):
+    """Base class of geo_engine's errors."""
+
+class FormatError(GeoEngineError):
+    """A file that is not what its format requires (or uses an unsupported feature)."""
+
+class EncodingError(GeoEngineError):
+    """Text that does not decode with the file's encoding, or an unknown encoding."""
+
+class CrsError(GeoEngineError):
+    """A CRS PROJ cannot parse, or a coordinate it cannot transform."""
+
+class GeometryError(GeoEngineError):
+    """An invalid geometry (WKB) in an in-memory array."""
+
+class GeoEngineIOError(GeoEngineError):
+    """The operating system refused to open or read a file."""
+
+def stream_shapefile(
+    path: str | os.PathLike[str],
+    *,
+    layer: str | None = None,
+    encoding: str | None = None,
+    source_crs: str | None = None,
+    target_crs: str | None = "EPSG:4326",
+    batch_size: int = 65536,
+) -> RecordBatchReader:
+    """Stream a shapefile as Arrow record batches.
+
+    ``path`` is the .shp; the .shx, .dbf, .prj and .cpg next to it are found whatever
+    the case of their extensions (a missing .shx is rebuilt by scanning the .shp).
+    ``path`` may also be a .zip holding one or more shapefiles, in any folder:
+    ``layer`` (the file name without extension, any case) chooses one, and may be
+    left out when there is only one (ValueError otherwise, listing the layers). The
+    chosen shapefile's members are decompressed into memory.
+
+    Columns: the DBF fields typed as GDAL types them (C/M -> utf8; N/F without
+    decimals -> int32 below width 10, int64 below 19, else float64; with decimals ->
+    float64; L -> bool; D -> date32), then ``geometry``: ISO WKB with the field metadata
+    ``ARROW:extension:name = geoarrow.wkb`` and ``ARROW:extension:metadata =
+    {"crs": <PROJJSON>, "crs_type": "projjson"}`` of the output CRS. Deleted DBF records
+    (and their shapes) are skipped; null shapes give null geometries; M values are
+    dropped, Z kept. Polygon rings are grouped by orientation (clockwise = shell, each
+    hole to the smallest shell containing it).
+
+    Text is decoded with ``encoding`` if given, else the .cpg, else the DBF language
+    byte, else ISO-8859-1 (GDAL's default). The source CRS is ``source_crs``, else the
+    .prj, else EPSG:4326 (assumed: the schema metadata ``geo_engine:crs_source`` says
+    ``prj``, ``argument`` or ``assumed``). Geometries are reprojected to
+    ``target_crs`` (x/lon first) unless it is None or equivalent to the source.
+
+    The headers, record counts (.shp vs .dbf) and every record's extent are checked
+    before returning, and the first batch is decoded; errors raise FormatError,
+    EncodingError, CrsError or GeoEngineIOError naming the file and the 1-based
+    record. An error in a later batch surfaces from the consumer of the stream
+    (pyarrow raises ``ArrowInvalid``) with the same message, prefixed by the class
+    name. Parsing runs without the GIL, in parallel.
+    """
+
+def parse_shapefile(
+    path: str | os.PathLike[str],
+    *,
+    layer: str | None = None,
+    encoding: str | None = None,
+    source_crs: str | None = None,
+    target_crs: str | None = "EPSG:4326",
+) -> Table:
+    """Read a whole shapefile (.shp or .zip) into a ``pyarrow.Table``.
+
+    The same columns, options and checks as :func:`stream_shapefile`, but every
+    record is read before returning, so any error raises its own exception class.
+    The table can be read any number of times.
+    """
+
+def list_layers(path: str | os.PathLike[str]) -> list[str]:
+    """The shapefiles (layers) in a .zip, sorted; for a .shp, its own name."""
+
+def stream_csv_points(
+    path: str | os.PathLike[str],
+    *,
+    x: str | None = None,
+    y: str | None = None,
+    wkt: str | None = None,
+    delimiter: str | None = None,
+    source_crs: str = "EPSG:4326",
+    target_crs: str | None = "EPSG:4326",
+    batch_size: int = 65536,
+    on_bad_rows: str = "fail",
+) -> RecordBatchReader:
+    """Stream a delimited text file (CSV, TSV, ...) of points or WKT geometries.
+
+    Geometry comes from the ``x``/``y`` columns (points) or the ``wkt`` column (any
+    WKT or EWKT; M dropped); with none given, a column named wkt/geometry/geom/the_geom
+    is used, else x/lon/lng/long/longitude/easting with y/lat/latitude/northing (any
+    case). Those columns are not repeated as attributes. ``delimiter`` (one character,
+    or ``"\\t"``) defaults to the one of , ; tab | used most in the header line. The
+    file is UTF-8 (a BOM is skipped).
+
+    Attribute types are inferred from the first batch: int64, float64, bool
+    (true/false), date32 (YYYY-MM-DD), else utf8 ("007" stays text). Empty values are
+    null, except in text columns (""). Empty coordinates give a null geometry.
+
+    A bad row (wrong field count, coordinates that are not numbers, invalid WKT, a
+    value that does not fit its column's type) raises FormatError naming the file and
+    the 1-based line with ``on_bad_rows="fail"``, or is left out with ``"skip"``.
+    Points are reprojected from ``source_crs`` to ``target_crs`` (None keeps them).
+    Errors in the first batch raise from the call; later ones from the stream's
+    consumer (``pyarrow.ArrowInvalid`` carrying the same message).
+    """
+
+def stream_geojson(
+    path: str | os.PathLike[str],
+    *,
+    source_crs: str | None = None,
+    target_crs: str | None = "EPSG:4326",
+    batch_size: int = 65536,
+) -> RecordBatchReader:
+    """Stream a GeoJSON file: a FeatureCollection, newline-delimited features
+    (GeoJSONSeq, with or without RFC 8142 record separators), or one Feature/geometry.
+
+    The file is read in chunks and the features parsed in parallel, so memory stays
+    bounded by ``batch_size``. Columns: the properties in the order they first appear,
+    typed from the first batch (bool, int64, float64, date32 for "YYYY-MM-DD"
+    strings, else utf8; nested values as their JSON text), then ``geometry`` (ISO
+    WKB, GeoArrow metadata as in :func:`stream_shapefile`). A property first seen in a
+    later batch, or a value that does not fit its column, raises FormatError naming the
+    1-based feature: use :func:`parse_geojson` for files whose properties vary.
+
+    The source CRS is ``source_crs``, else the 2008 ``crs`` member (schema metadata
+    ``geo_engine:crs_source`` = ``member``), else EPSG:4326; coordinates are always read
+    x/lon first. Invalid JSON or geometry raises FormatError naming the feature.
+    """
+
+def parse_geojson(
+    path: str | os.PathLike[str],
+    *,
+    source_crs: str | None = None,
+    target_crs: str | None = "EPSG:4326",
+) -> Table:
+    """Read a whole GeoJSON file into a ``pyarrow.Table``, the property types inferred
+    from every feature (so properties may vary between features). Otherwise as
+    :func:`stream_geojson`."""
+
+@overload
+def transform_coords(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    from_crs: str,
+    to_crs: str,
+    z: None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Transform coordinates between two CRSs, returning new float64 arrays.
+
+    ``x``/``y`` (and ``z``) are one-dimensional float64 arrays (x/lon first, whatever
+    the CRS's axis order); the result is ``(x, y)``, or ``(x, y, z)`` when ``z`` is
+    given. CRSs are anything PROJ accepts ("EPSG:27700", WKT, PROJJSON, PROJ
+    strings); transformers are cached between calls. The work runs without the GIL
+    on all cores. A coordinate PROJ cannot transform raises CrsError naming its index;
+    arrays of different lengths raise ValueError.
+    """
+
+@overload
+def transform_coords(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    *,
+    from_crs: str,
+    to_crs: str,
+    z: npt.ArrayLike,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """As above, with z: returns ``(x, y, z)``."""
+
+def transform_crs(geometry: ArrowArrayExportable, *, from_crs: str, to_crs: str) -> Array:
+    """Reproject a WKB geometry array (any object with ``__arrow_c_array__`` holding
+    binary, large binary or binary view WKB, ISO or EWKB).
+
+    Returns a ``pyarrow.BinaryArray`` of the same geometries with transformed
+    coordinates (x/lon first; z transformed too), nulls and empty points kept. Invalid
+    WKB raises GeometryError naming the 0-based row; an untransformable coordinate
+    raises CrsError naming the row. Runs without the GIL, in parallel.
+    """
+
+def infer_metadata(data: ArrowArrayExportable | ArrowStreamExportable) -> dict[str, Any]:
+    """Summarise a table, record batch or stream (a stream is consumed).
+
+    Returns ``{"row_count": int, "columns": [{"name", "type", "null_count", "min",
+    "max"}, ...], "geometry": {"column", "null_count", "types": {"Point": n, ...},
+    "has_z", "bbox": [xmin, ymin, xmax, ymax] | None, "crs": PROJJSON | None} | None}``.
+    The geometry column is the one with ``geoarrow.wkb`` metadata, else a binary
+    ``geometry``; min/max cover numbers (NaN left out), strings, booleans and dates
+    (as "YYYY-MM-DD"), None for other types. Invalid WKB raises GeometryError naming
+    the row of its batch. Runs without the GIL, in parallel.
+    """
+
+def validate_geometry(geometry: ArrowArrayExportable) -> RecordBatch:
+    """Check every geometry of a WKB array against the OGC validity rules (geo crate).
+
+    Returns a ``pyarrow.RecordBatch`` with ``is_valid`` (bool; null for a null
+    geometry) and ``reason`` (why not valid, else null), one row per geometry. Z is
+    ignored. Invalid WKB raises GeometryError naming the row.
+    """
+
+def simplify_geometry(
+    geometry: ArrowArrayExportable,
+    *,
+    tolerance: float,
+    method: str = "douglas-peucker",
+    preserve_topology: bool = False,
+) -> Array:
+    """Simplify every geometry of a WKB array, returning a ``pyarrow.BinaryArray``.
+
+    ``method`` is ``"douglas-peucker"`` (``"dp"``; ``tolerance`` is a distance) or
+    ``"visvalingam-whyatt"`` (``"vw"``; ``tolerance`` is an area);
+    ``preserve_topology=True`` (Visvalingam-Whyatt only) keeps rings valid and apart.
+    Points are unchanged, nulls stay null; results are 2D (z dropped). The field
+    metadata (GeoArrow CRS) of the input is kept.
+    """
+
+def copy_header() -> bytes:
+    """The PostgreSQL binary COPY header (signature, flags, extension length): 19 bytes."""
+
+def copy_trailer() -> bytes:
+    """The PostgreSQL binary COPY trailer: ``b"\\xff\\xff"``."""
+
+def encode_copy_rows(
+    batch: ArrowArrayExportable,
+    *,
+    source_id: int,
+    geometry_column: str = "geometry",
+    srid: int = 4326,
+) -> bytes:
+    """Encode a record batch as binary COPY rows for ``core_geometry``.
+
+    Each row has 4 fields: ``geom`` (the WKB of ``geometry_column`` re-encoded as EWKB
+    with ``srid``, Z/M as EWKB flags; NULL for a null geometry; ``srid=0`` writes no
+    SRID), ``metadata`` (jsonb: an object of every other column; NaN and infinities
+    become null, dates ``YYYY-MM-DD``, timestamps ISO 8601, other types their text),
+    ``geometry_type`` ("Point", ..., "GeometryCollection"; NULL with the geometry) and
+    ``source_id`` (int4). Frame the result with :func:`copy_header` and
+    :func:`copy_trailer`. Invalid WKB raises GeometryError naming the 0-based row.
+    Runs without the GIL, in parallel.
+    """
+
+def _debug_build() -> bool:
+    """Whether this extension was compiled without optimisations."""
+
+def _zero_copy_probe(path: str | os.PathLike[str]) -> tuple[RecordBatchReader, list[int]]:
+    """Test helper: the first batch of a shapefile as a stream, with the addresses of
+    the buffers Rust allocated for its geometry column (offsets, values)."""

@@ -1,0 +1,95 @@
+"""The ETL service: `create_app(settings)` builds it; the lifespan opens and closes its resources.
+
+Run it with `uvicorn --factory pipeline.app:create_app --port 8001`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from core.database import make_async_engine, make_async_sessionmaker
+from core.security import TokenService
+from core.settings import Settings, get_settings
+from pipeline import tasks
+from pipeline.broker import enqueue_step, make_broker
+from pipeline.deps import Resources
+from pipeline.errors import install_error_handlers
+from pipeline.routes import health_router, tasks_router
+
+logger = logging.getLogger(__name__)
+
+
+async def reap_once(resources: Resources) -> list[tuple[str, str]]:
+    """Give back (and re-enqueue) the steps of tasks whose worker died; fail the hopeless ones."""
+    limits = resources.settings.pipeline
+    async with resources.sessions() as session:
+        requeued = await session.run_sync(
+            lambda sync: tasks.reap_stale(
+                session=sync,
+                stale_after=limits.task_stale_after_seconds,
+                max_attempts=limits.task_max_retries + 1,
+            )
+        )
+        await session.commit()
+    for task_id, step in requeued:
+        logger.warning("task %s: its worker stopped responding; %s step re-queued", task_id, step)
+        await anyio.to_thread.run_sync(enqueue_step, resources.broker, step, task_id)
+    return requeued
+
+
+async def _reaper(resources: Resources) -> None:
+    interval = max(1.0, resources.settings.pipeline.task_stale_after_seconds / 2)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await reap_once(resources)
+        except Exception:
+            logger.exception("checking for stale tasks failed")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ETL service for these settings (the process's settings by default)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_async_engine(settings.db)
+        redis = Redis.from_url(settings.redis.redis_url, socket_connect_timeout=3)
+        broker = make_broker(settings)
+        resources = Resources(
+            settings=settings,
+            engine=engine,
+            sessions=make_async_sessionmaker(engine),
+            redis=redis,
+            broker=broker,
+            tokens=TokenService(settings.auth, redis),
+        )
+        app.state.resources = resources
+        reaper = asyncio.create_task(_reaper(resources))
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+            broker.close()
+            await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Maps platform ETL service",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(tasks_router)
+    return app

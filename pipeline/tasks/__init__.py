@@ -1,0 +1,56 @@
+"""Task records (`etl_task`): new tasks and their documents (`records`), and what the
+worker writes as a task moves through its steps (`lifecycle`)."""
+
+from pipeline.tasks.lifecycle import (
+    claim_step,
+    complete_step,
+    fail,
+    find_stale,
+    heartbeat,
+    reap_stale,
+    release,
+    stale_condition,
+    succeed,
+    update_progress,
+)
+from pipeline.tasks.records import (
+    ACTIVE_STATES,
+    IMPORT_STEPS,
+    TaskState,
+    as_uuid,
+    create_task,
+    get_task,
+    iso_z,
+    new_shapefile_import,
+    new_sid,
+    new_task,
+    next_step,
+    serialize_task,
+    step_order,
+)
+
+__all__ = [
+    "ACTIVE_STATES",
+    "IMPORT_STEPS",
+    "TaskState",
+    "as_uuid",
+    "claim_step",
+    "complete_step",
+    "create_task",
+    "fail",
+    "find_stale",
+    "get_task",
+    "heartbeat",
+    "iso_z",
+    "new_shapefile_import",
+    "new_sid",
+    "new_task",
+    "next_step",
+    "reap_stale",
+    "release",
+    "serialize_task",
+    "stale_condition",
+    "step_order",
+    "succeed",
+    "update_progress",
+]

@@ -1,0 +1,14 @@
+"""The module the worker command loads: `dramatiq pipeline.worker`.
+
+The broker must be set before `pipeline.actors` is imported, because Dramatiq binds
+each actor to the global broker when the actor is declared.
+"""
+
+from core.settings import get_settings
+from pipeline.broker import setup_broker
+
+broker = setup_broker(get_settings())
+
+import pipeline.actors  # noqa: E402, F401  (declares the actors on `broker`)
+
+__all__ = ["broker"]

@@ -1,0 +1,108 @@
+"""infer_metadata, validate_geometry and simplify_geometry against shapely (GEOS)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import shapely
+from shapely.geometry import LineString, Point, Polygon
+
+import geo_engine
+from tests.geo_engine.shapefiles import write_shapefile
+
+
+def wkb_array(geometries: list[shapely.Geometry | None]) -> pa.Array:
+    return pa.array(shapely.to_wkb(np.array(geometries, dtype=object), flavor="iso"), pa.binary())
+
+
+def test_infer_metadata_of_a_shapefile_stream(tmp_path: Path) -> None:
+    path = write_shapefile(
+        tmp_path / "p.shp",
+        {
+            "id": pa.array([3, 1, 2], pa.int32()),
+            "name": pa.array(["b", None, "a"]),
+            "day": pa.array([dt.date(2024, 1, 31), None, dt.date(1999, 1, 1)]),
+        },
+        [Point(1, 2), None, Point(-3, 10)],
+        geometry_type="Point",
+    )
+    summary = geo_engine.infer_metadata(geo_engine.stream_shapefile(path))
+    assert summary["row_count"] == 3
+    columns = {c["name"]: c for c in summary["columns"]}
+    assert columns["id"] == {"name": "id", "type": "Int32", "null_count": 0, "min": 1, "max": 3}
+    assert (columns["name"]["min"], columns["name"]["max"]) == ("a", "b")
+    assert columns["day"]["min"] == "1999-01-01"
+    geometry = summary["geometry"]
+    assert geometry["types"] == {"Point": 2}
+    assert geometry["null_count"] == 1
+    assert geometry["bbox"] == [-3.0, 2.0, 1.0, 10.0]
+    assert geometry["crs"]["id"]["code"] == 4326
+    # A pyarrow table and a single batch work too.
+    table = geo_engine.parse_shapefile(path)
+    assert geo_engine.infer_metadata(table)["row_count"] == 3
+    assert geo_engine.infer_metadata(table.to_batches()[0])["geometry"]["types"] == {"Point": 2}
+
+
+def test_validate_geometry_agrees_with_geos() -> None:
+    geometries = [
+        Polygon([(0, 0), (0, 1), (1, 1), (1, 0)]),
+        Polygon([(0, 0), (1, 1), (1, 0), (0, 1)]),  # bow-tie
+        None,
+        LineString([(0, 0), (1, 1)]),
+        Polygon([(0, 0), (0, 4), (4, 4), (4, 0)], [[(5, 5), (6, 5), (6, 6)]]),  # hole outside
+        Point(1, 2),
+    ]
+    result = geo_engine.validate_geometry(wkb_array(geometries))
+    assert isinstance(result, pa.RecordBatch)
+    present = [g for g in geometries if g is not None]
+    expected = iter(shapely.is_valid(np.array(present, dtype=object)).tolist())
+    assert result.column("is_valid").to_pylist() == [
+        None if g is None else next(expected) for g in geometries
+    ]
+    reasons = result.column("reason").to_pylist()
+    assert reasons[0] is None and reasons[1] is not None and reasons[4] is not None
+
+
+def test_validate_geometry_invalid_wkb() -> None:
+    good = shapely.to_wkb(Point(0, 0))
+    with pytest.raises(geo_engine.GeometryError, match="row 1"):
+        geo_engine.validate_geometry(pa.array([good, b"\x01\x02"], pa.binary()))
+
+
+@pytest.mark.parametrize("method", ["douglas-peucker", "visvalingam-whyatt"])
+def test_simplify_geometry(method: str) -> None:
+    rng = np.random.default_rng(1)
+    t = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    radius = 10 + rng.uniform(-0.05, 0.05, t.size)
+    ring = np.column_stack([radius * np.cos(t), radius * np.sin(t)])
+    shapes = [LineString(ring[:200]), Polygon(ring), Point(1, 1), None]
+    out = geo_engine.simplify_geometry(wkb_array(shapes), tolerance=0.5, method=method)
+    assert isinstance(out, pa.Array) and len(out) == 4
+    ours = shapely.from_wkb(np.array(out.to_pylist(), dtype=object))
+    assert ours[3] is None
+    assert ours[2].equals(shapes[2])
+    assert shapely.get_num_coordinates(ours[0]) < 50
+    assert shapely.get_num_coordinates(ours[1]) < 80
+    # Close to the original: the simplified shapes stay within the tolerance band.
+    assert ours[1].symmetric_difference(shapes[1]).area < 0.05 * shapes[1].area
+    if method == "douglas-peucker":
+        expected = shapely.simplify(shapes[0], 0.5, preserve_topology=False)
+        assert ours[0].equals_exact(expected, 1e-9)
+
+
+def test_simplify_options() -> None:
+    line = wkb_array([LineString([(0, 0), (1, 0.01), (2, 0)])])
+    kept = geo_engine.simplify_geometry(
+        line, tolerance=0.1, method="vw", preserve_topology=True
+    ).to_pylist()
+    assert shapely.from_wkb(kept[0]).equals(LineString([(0, 0), (2, 0)]))
+    with pytest.raises(ValueError, match="preserve_topology"):
+        geo_engine.simplify_geometry(line, tolerance=1, preserve_topology=True)
+    with pytest.raises(ValueError, match="method"):
+        geo_engine.simplify_geometry(line, tolerance=1, method="magic")
+    with pytest.raises(ValueError, match="tolerance"):
+        geo_engine.simplify_geometry(line, tolerance=-1)

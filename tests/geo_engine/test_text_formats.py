@@ -1,0 +1,215 @@
+"""stream_csv_points, stream_geojson and parse_geojson against pyogrio."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyogrio
+import pytest
+import shapely
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+
+import geo_engine
+from tests.geo_engine.shapefiles import reproject
+
+
+def stream(reader: object) -> pa.Table:
+    return pa.RecordBatchReader.from_stream(reader).read_all()
+
+
+def geometries(table: pa.Table, column: str = "geometry") -> np.ndarray:
+    out: np.ndarray = shapely.from_wkb(np.array(table[column].to_pylist(), dtype=object))
+    return out
+
+
+def assert_geometries_equal(ours: np.ndarray, theirs: np.ndarray, tolerance: float = 1e-9) -> None:
+    assert list(shapely.is_missing(ours)) == list(shapely.is_missing(theirs))
+    present = ~shapely.is_missing(theirs)
+    assert shapely.equals_exact(ours[present], theirs[present], tolerance=tolerance).all()
+
+
+# CSV -------------------------------------------------------------------------------
+
+CSV_TEXT = """id,name,lon,lat,score,ok,day
+1,alpha,-0.1276,51.5072,1.5,true,2024-01-31
+2,"beta, with comma",2.3522,48.8566,,false,
+3,,13.405,52.52,-2,true,1999-12-01
+"""
+
+
+def test_csv_points_match_pyogrio(tmp_path: Path) -> None:
+    path = tmp_path / "points.csv"
+    path.write_text(CSV_TEXT)
+    ours = stream(geo_engine.stream_csv_points(path))
+    assert ours.column_names == ["id", "name", "score", "ok", "day", "geometry"]
+    assert ours.schema.field("id").type == pa.int64()
+    assert ours.schema.field("score").type == pa.float64()
+    assert ours.schema.field("ok").type == pa.bool_()
+    assert ours.schema.field("day").type == pa.date32()
+    assert ours["day"].to_pylist() == [dt.date(2024, 1, 31), None, dt.date(1999, 12, 1)]
+    assert ours["name"].to_pylist() == ["alpha", "beta, with comma", ""]
+    _, theirs = pyogrio.read_arrow(
+        path, X_POSSIBLE_NAMES="lon", Y_POSSIBLE_NAMES="lat", AUTODETECT_TYPE="YES"
+    )
+    theirs = pa.table(theirs)
+    for name in ("id", "score", "ok", "day"):
+        assert ours[name].to_pylist() == theirs[name].to_pylist(), name
+    assert_geometries_equal(geometries(ours), geometries(theirs, "wkb_geometry"))
+
+
+def test_csv_reprojection_and_delimiters(tmp_path: Path) -> None:
+    path = tmp_path / "bng.tsv"
+    path.write_text("easting\tnorthing\tlabel\n530000\t180000\ta\n400000\t300000\tb\n")
+    ours = stream(geo_engine.stream_csv_points(path, source_crs="EPSG:27700"))
+    expected = reproject(
+        np.array([Point(530000, 180000), Point(400000, 300000)], dtype=object), "EPSG:27700"
+    )
+    assert_geometries_equal(geometries(ours), expected)
+    semicolons = tmp_path / "semi.csv"
+    semicolons.write_text("a;b;c\n1;2;x\n")
+    table = stream(geo_engine.stream_csv_points(semicolons, x="a", y="b"))
+    assert table.column_names == ["c", "geometry"]
+    explicit = stream(geo_engine.stream_csv_points(semicolons, x="a", y="b", delimiter=";"))
+    assert explicit.equals(table)
+
+
+def test_csv_wkt(tmp_path: Path) -> None:
+    shapes = [
+        Polygon([(0, 0), (0, 1), (1, 1), (0, 0)]),
+        LineString([(0, 0, 1), (1, 1, 2)]),
+        None,
+        MultiPolygon([Polygon([(5, 5), (5, 6), (6, 6)])]),
+    ]
+    lines = ["id,WKT"] + [
+        f'{i},"{g.wkt if g is not None else ""}"' for i, g in enumerate(shapes, start=1)
+    ]
+    path = tmp_path / "shapes.csv"
+    path.write_text("\n".join(lines) + "\n")
+    ours = stream(geo_engine.stream_csv_points(path))
+    assert ours.column_names == ["id", "geometry"]
+    assert_geometries_equal(geometries(ours), np.array(shapes, dtype=object))
+    _, theirs = pyogrio.read_arrow(path)
+    assert_geometries_equal(geometries(ours), geometries(pa.table(theirs), "wkb_geometry"))
+
+
+def test_csv_bad_rows(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("x,y,n\n1,2,3\n1,oops,4\n5,6\n7,8,9\n")
+    with pytest.raises(geo_engine.FormatError, match=r"bad\.csv, line 3: coordinates"):
+        geo_engine.stream_csv_points(path)
+    skipped = stream(geo_engine.stream_csv_points(path, on_bad_rows="skip"))
+    assert skipped["n"].to_pylist() == [3, 9]
+    with pytest.raises(ValueError, match="on_bad_rows"):
+        geo_engine.stream_csv_points(path, on_bad_rows="ignore")
+    with pytest.raises(ValueError, match=r'no column "lon"'):
+        geo_engine.stream_csv_points(path, x="lon", y="y")
+    late = tmp_path / "late.csv"
+    late.write_text("x,y,n\n1,2,3\n3,4,5\n5,6,seven\n")
+    reader = pa.RecordBatchReader.from_stream(geo_engine.stream_csv_points(late, batch_size=2))
+    with pytest.raises(pa.ArrowInvalid, match=r"FormatError: .*late\.csv, line 4"):
+        reader.read_all()
+
+
+# GeoJSON ---------------------------------------------------------------------------
+
+FEATURES = [
+    Point(-0.1276, 51.5072),
+    LineString([(0, 0), (1, 1), (2, 0)]),
+    Polygon([(0, 0), (0, 4), (4, 4), (4, 0), (0, 0)], [[(1, 1), (2, 1), (2, 2), (1, 1)]]),
+    MultiPolygon([Polygon([(10, 10), (10, 11), (11, 11), (10, 10)])]),
+    None,
+    Point(1, 2, 3),
+]
+
+
+def write_geojson(path: Path, driver: str = "GeoJSON", crs: str = "EPSG:4326") -> Path:
+    n = len(FEATURES)
+    table = pa.table(
+        {
+            "count": pa.array(range(n), pa.int64()),
+            "value": pa.array([0.5 * i for i in range(n)]),
+            "name": pa.array([f"f{i}" if i != 2 else None for i in range(n)]),
+            "flag": pa.array([i % 2 == 0 for i in range(n)]),
+            "geometry": pa.array(
+                shapely.to_wkb(np.array(FEATURES, dtype=object), flavor="iso"), pa.binary()
+            ),
+        }
+    )
+    pyogrio.write_arrow(
+        table, path, driver=driver, geometry_name="geometry", geometry_type="Unknown", crs=crs
+    )
+    return path
+
+
+@pytest.mark.parametrize("driver", ["GeoJSON", "GeoJSONSeq"])
+def test_geojson_matches_pyogrio(tmp_path: Path, driver: str) -> None:
+    path = write_geojson(tmp_path / "features.json", driver)
+    ours = stream(geo_engine.stream_geojson(path, batch_size=4))
+    _, theirs = pyogrio.read_arrow(path)
+    theirs = pa.table(theirs)
+    assert ours.column_names == ["count", "value", "name", "flag", "geometry"]
+    for name in ("count", "value", "name", "flag"):
+        assert ours[name].to_pylist() == theirs[name].to_pylist(), name
+    assert_geometries_equal(geometries(ours), geometries(theirs, "wkb_geometry"))
+    whole = geo_engine.parse_geojson(path)
+    assert whole.num_rows == len(FEATURES)
+    assert whole.equals(ours.combine_chunks())
+
+
+def test_geojson_crs_member_is_used(tmp_path: Path) -> None:
+    path = tmp_path / "bng.geojson"
+    collection = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::27700"}},
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"id": 1},
+                "geometry": {"type": "Point", "coordinates": [530000, 180000]},
+            }
+        ],
+    }
+    path.write_text(json.dumps(collection))
+    ours = stream(geo_engine.stream_geojson(path))
+    assert ours.schema.metadata[b"geo_engine:crs_source"] == b"member"
+    expected = reproject(np.array([Point(530000, 180000)], dtype=object), "EPSG:27700")
+    assert_geometries_equal(geometries(ours), expected)
+    _, theirs = pyogrio.read_arrow(path)
+    assert_geometries_equal(
+        geometries(ours), reproject(geometries(pa.table(theirs), "wkb_geometry"), "EPSG:27700")
+    )
+
+
+def test_geojson_varying_properties(tmp_path: Path) -> None:
+    path = tmp_path / "vary.geojsonl"
+    lines = [
+        {"type": "Feature", "properties": {"a": 1}, "geometry": None},
+        {"type": "Feature", "properties": {"a": 2.5, "b": {"nested": [1, 2]}}, "geometry": None},
+    ]
+    path.write_text("\n".join(json.dumps(f) for f in lines) + "\n")
+    with pytest.raises(pa.ArrowInvalid, match=r'feature 2: property "b"'):
+        stream(geo_engine.stream_geojson(path, batch_size=1))
+    whole = geo_engine.parse_geojson(path)
+    assert whole.schema.field("a").type == pa.float64()
+    assert whole["b"].to_pylist() == [None, '{"nested":[1,2]}']
+
+
+def test_geojson_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.geojson"
+    features = [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": c}}
+        for c in ([0, 0], [0])
+    ]
+    bad.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    with pytest.raises(geo_engine.FormatError, match=r"bad\.geojson, feature 2"):
+        geo_engine.parse_geojson(bad)
+    cut = tmp_path / "cut.geojson"
+    cut.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature"')
+    with pytest.raises(geo_engine.FormatError, match="ends inside a value"):
+        geo_engine.stream_geojson(cut)
+    with pytest.raises(geo_engine.FormatError, match="file not found"):
+        geo_engine.stream_geojson(tmp_path / "missing.geojson")

@@ -1,0 +1,103 @@
+"""transform_coords and transform_crs against pyproj."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyproj
+import pytest
+import shapely
+from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+
+import geo_engine
+from tests.geo_engine.shapefiles import reproject
+
+RNG = np.random.default_rng(42)
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "bounds"),
+    [
+        ("EPSG:4326", "EPSG:3857", (-179, -80, 179, 80)),
+        ("EPSG:4326", "EPSG:27700", (-7, 50, 1.5, 58)),
+        ("EPSG:27700", "EPSG:4326", (100_000, 50_000, 600_000, 1_000_000)),
+        ("EPSG:4326", "EPSG:32633", (12, 0, 18, 80)),
+    ],
+)
+def test_transform_coords_matches_pyproj(
+    source: str, target: str, bounds: tuple[float, float, float, float]
+) -> None:
+    n = 200_003
+    x = RNG.uniform(bounds[0], bounds[2], n)
+    y = RNG.uniform(bounds[1], bounds[3], n)
+    x0, y0 = x.copy(), y.copy()
+    ours_x, ours_y = geo_engine.transform_coords(x, y, from_crs=source, to_crs=target)
+    theirs_x, theirs_y = pyproj.Transformer.from_crs(source, target, always_xy=True).transform(x, y)
+    tolerance = 1e-9 if target in ("EPSG:4326",) else 1e-6
+    np.testing.assert_allclose(ours_x, theirs_x, rtol=0, atol=tolerance)
+    np.testing.assert_allclose(ours_y, theirs_y, rtol=0, atol=tolerance)
+    # New arrays; the inputs are untouched.
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(y, y0)
+    assert ours_x.dtype == np.float64
+
+
+def test_transform_coords_z_and_views() -> None:
+    x = np.array([[-0.1, 51.5], [2.35, 48.85]])[:, 0]  # a strided view
+    y = np.array([51.5, 48.85])
+    z = np.array([10.0, 20.0])
+    ox, oy, oz = geo_engine.transform_coords(x, y, z=z, from_crs="EPSG:4326", to_crs="EPSG:4978")
+    tx, ty, tz = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:4978", always_xy=True).transform(
+        x, y, z
+    )
+    np.testing.assert_allclose([ox, oy, oz], [tx, ty, tz], atol=1e-6)
+    same_x, _ = geo_engine.transform_coords(x, y, from_crs="EPSG:4326", to_crs="OGC:CRS84")
+    np.testing.assert_array_equal(same_x, x)
+
+
+def test_transform_coords_errors() -> None:
+    with pytest.raises(geo_engine.CrsError, match="point 1"):
+        geo_engine.transform_coords(
+            np.array([0.0, 0.0]), np.array([0.0, 95.0]), from_crs="EPSG:4326", to_crs="EPSG:3857"
+        )
+    with pytest.raises(ValueError, match="differ in length"):
+        geo_engine.transform_coords(
+            np.zeros(3), np.zeros(2), from_crs="EPSG:4326", to_crs="EPSG:3857"
+        )
+    with pytest.raises(geo_engine.CrsError, match="from_crs"):
+        geo_engine.transform_coords(np.zeros(1), np.zeros(1), from_crs="nope", to_crs="EPSG:3857")
+
+
+def test_transform_crs_matches_pyproj() -> None:
+    geometries = np.array(
+        [
+            Point(-0.1, 51.5),
+            None,
+            LineString([(-1, 52), (-2, 53), (-3, 54)]),
+            Polygon(
+                [(-1, 51), (-1, 52), (0, 52), (-1, 51)],
+                [[(-0.8, 51.5), (-0.5, 51.7), (-0.5, 51.5)]],
+            ),
+            MultiPolygon([Polygon([(-4, 55), (-4, 56), (-3, 56)])]),
+            Point(-1, 52, 30),
+            shapely.from_wkt("POINT EMPTY"),
+        ],
+        dtype=object,
+    )
+    wkb = pa.array(shapely.to_wkb(geometries, flavor="iso"), pa.binary())
+    out = geo_engine.transform_crs(wkb, from_crs="EPSG:4326", to_crs="EPSG:27700")
+    assert isinstance(out, pa.Array) and out.type == pa.binary()
+    ours = shapely.from_wkb(np.array(out.to_pylist(), dtype=object))
+    theirs = reproject(geometries, "EPSG:4326", "EPSG:27700")
+    assert list(shapely.is_missing(ours)) == list(shapely.is_missing(theirs))
+    present = ~shapely.is_missing(theirs)
+    assert shapely.equals_exact(ours[present], theirs[present], tolerance=1e-6).all()
+    assert shapely.is_empty(ours[6])
+
+
+def test_transform_crs_invalid_wkb() -> None:
+    good = shapely.to_wkb(Point(1, 2))
+    with pytest.raises(geo_engine.GeometryError, match="row 1"):
+        geo_engine.transform_crs(
+            pa.array([good, good[:-3]], pa.binary()), from_crs="EPSG:4326", to_crs="EPSG:3857"
+        )

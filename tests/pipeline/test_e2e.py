@@ -1,0 +1,153 @@
+"""End to end: the real `maps` console script against the running stack (API, ETL service,
+a Dramatiq worker), compared with what pyogrio (GDAL) reads from the same files."""
+
+from __future__ import annotations
+
+import json
+import stat
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pyarrow.parquet as pq
+import pyogrio
+import pytest
+import shapely
+
+from tests.conftest import Stack
+from tests.pipeline.conftest import column_values, maps, one_line_error
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+@pytest.fixture
+def cli_env(stack: Stack, tmp_path: Path) -> dict[str, str]:
+    """The stack's environment, with a config folder of this test's own."""
+    return {**stack.env, "XDG_CONFIG_HOME": str(tmp_path / "config"), "COLUMNS": "120"}
+
+
+@pytest.fixture
+def user_token(cli_env: dict[str, str], tmp_path: Path) -> str:
+    """A user made with `maps users create`, signed in with `maps login`."""
+    email = f"cli-{uuid.uuid4().hex[:8]}@example.com"
+    created = maps("users", "create", "--email", email, "--password", "s3cret pass", env=cli_env)
+    assert created.returncode == 0, created.stderr
+    assert email in created.stdout
+
+    logged_in = maps("login", "--email", email, "--password", "s3cret pass", env=cli_env)
+
+    assert logged_in.returncode == 0, logged_in.stderr
+    token_file = tmp_path / "config" / "maps" / "token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    return token_file.read_text().strip()
+
+
+def _features(db: Conn, source_id: int) -> list[tuple[Any, ...]]:
+    return db.execute(
+        "SELECT ST_AsBinary(geom), metadata, geometry_type FROM core_geometry"
+        " WHERE source_id = %s ORDER BY gid",
+        (source_id,),
+    ).fetchall()
+
+
+def _assert_same_as_pyogrio(db: Conn, source_id: int, shp: Path) -> None:
+    expected = pyogrio.read_dataframe(shp)
+    rows = _features(db, source_id)
+    assert len(rows) == len(expected)
+    columns = [c for c in expected.columns if c != "geometry"]
+    values = {column: column_values(expected, column) for column in columns}
+    for index, (wkb, metadata, geometry_type) in enumerate(rows):
+        geometry = shapely.from_wkb(wkb)
+        wanted = expected.geometry.iloc[index]
+        assert geometry.equals(wanted), (index, geometry.wkt, wanted.wkt)
+        assert geometry_type == wanted.geom_type
+        assert metadata == {column: values[column][index] for column in columns}, index
+
+
+def test_a_shapefile_imported_with_the_cli_matches_pyogrio(
+    cli_env: dict[str, str], user_token: str, points_shp: Path, db: Conn
+) -> None:
+    result = maps("import", str(points_shp), "--name", "demo", "--wait", "--json", env=cli_env)
+
+    assert result.returncode == 0, result.stderr
+    task = json.loads(result.stdout)
+    assert task["state"] == "succeeded", task
+    assert task["error"] is None
+    outcome = task["result"]
+    assert set(outcome) == {"source_id", "sid", "feature_count", "staging_path"}
+    assert outcome["feature_count"] == 8
+    _assert_same_as_pyogrio(db, outcome["source_id"], points_shp)
+    source = db.execute(
+        "SELECT sid, name, source_type, attributes FROM core_source WHERE id = %s",
+        (outcome["source_id"],),
+    ).fetchone()
+    assert source is not None
+    assert source[:3] == (outcome["sid"], "demo", "shapefile")
+    assert source[3]["feature_count"] == 8
+    assert pq.read_metadata(outcome["staging_path"]).num_rows == 8
+
+    shown = maps("task", task["id"], "--json", env=cli_env)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["result"] == outcome
+
+
+def test_a_zip_imports_polygons_with_holes_and_parts(
+    cli_env: dict[str, str], user_token: str, polygons_shp: Path, tmp_path: Path, db: Conn
+) -> None:
+    archive = tmp_path / "polygons.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
+        for part in polygons_shp.parent.iterdir():
+            zipped.write(part, f"export/{part.name}")
+    env = {**cli_env, "MAPS_TOKEN": user_token, "XDG_CONFIG_HOME": str(tmp_path / "empty")}
+
+    result = maps("import", str(archive), "--name", "parcels", "--wait", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "3 features" in result.stdout
+    source_id = int(result.stdout.split("Imported source ")[1].split()[0])
+    _assert_same_as_pyogrio(db, source_id, polygons_shp)
+
+
+def test_a_broken_file_fails_cleanly_and_the_worker_serves_the_next(
+    cli_env: dict[str, str], user_token: str, points_shp: Path, tmp_path: Path, db: Conn
+) -> None:
+    broken_dir = tmp_path / "broken"
+    broken_dir.mkdir()
+    for part in points_shp.parent.iterdir():
+        (broken_dir / part.name).write_bytes(part.read_bytes())
+    shp = broken_dir / "points.shp"
+    shp.write_bytes(shp.read_bytes()[:120])  # cut off inside the first record
+
+    failed = maps("import", str(shp), "--name", "broken", "--wait", "--json", env=cli_env)
+
+    task = json.loads(failed.stdout)
+    assert failed.returncode != 0
+    assert "Traceback" not in failed.stderr
+    assert task["state"] == "failed"
+    assert task["error"]["code"] == "format_error"
+    assert task["error"]["message"].startswith("points.shp, record 1:")  # no server paths
+    assert "import failed at the stage step" in failed.stderr
+    sid = db.execute("SELECT params->>'sid' FROM etl_task WHERE id = %s", (task["id"],)).fetchone()
+    assert sid is not None
+    assert db.execute("SELECT count(*) FROM core_source WHERE sid = %s", sid).fetchone() == (0,)
+
+    plain = maps("import", str(shp), "--name", "broken", "--wait", env=cli_env)
+    line = one_line_error(plain)
+    assert "points.shp" in line
+
+    healthy = maps("import", str(points_shp), "--name", "after", "--wait", "--json", env=cli_env)
+    assert healthy.returncode == 0, healthy.stderr
+    assert json.loads(healthy.stdout)["result"]["feature_count"] == 8
+
+
+def test_the_cli_refuses_a_bad_token_and_bad_credentials(
+    stack: Stack, cli_env: dict[str, str]
+) -> None:
+    env = {**cli_env, "MAPS_TOKEN": "not-a-real-token"}
+    result = maps("task", str(uuid.uuid4()), env=env)
+    assert "not logged in, or the token expired" in one_line_error(result)
+
+    wrong = maps("login", "--email", "nobody@example.com", "--password", "nope", env=cli_env)
+    assert one_line_error(wrong) == "error: login failed: wrong email or password"
