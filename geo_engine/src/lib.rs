@@ -29,3 +29,6 @@ pub mod wkb;
 pub mod wkt;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod robustness;

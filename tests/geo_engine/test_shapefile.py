@@ -345,3 +345,32 @@ def test_zero_copy(points_path: Path) -> None:
     buffers = batch.column("geometry").buffers()
     # buffers: validity (none), offsets, values: the ones Rust allocated.
     assert [b.address for b in buffers[1:]] == addresses
+
+
+def test_every_dbf_type_matches_pyogrio(tmp_path: Path) -> None:
+    fields = [
+        ("c", "C", 10, 0),
+        ("i9", "N", 9, 0),
+        ("i18", "N", 18, 0),
+        ("big", "N", 20, 0),
+        ("dec", "N", 12, 3),
+        ("f", "F", 8, 0),
+        ("fd", "F", 10, 2),
+        ("l", "L", 1, 0),
+        ("d", "D", 8, 0),
+        ("m", "M", 10, 0),
+    ]
+    rows = [
+        [b"text", b"-5", b"123456789012", b"12345678901234567890", b"1.250", b"7", b"2.5",
+         b"T", b"20240131", b"12"],
+        [b"", b"", b"*", b"", b"", b"", b"", b"?", b"00000000", b""],
+        [b"  pad  ", b"12", b"0", b"1", b"-0.001", b"-3", b"1e3", b"n", b"19991231", b"3"],
+    ]  # fmt: skip
+    records = [struct.pack("<idd", 1, i, i) for i in range(3)]
+    path = write_raw(tmp_path / "types.shp", 1, records, dbf_bytes(fields, rows))
+    ours = read(path)
+    assert [f.type for f in ours.schema][:-1] == [
+        pa.string(), pa.int32(), pa.int64(), pa.float64(), pa.float64(),
+        pa.int32(), pa.float64(), pa.bool_(), pa.date32(), pa.string(),
+    ]  # fmt: skip
+    assert_same(ours, oracle(path, encoding="ISO-8859-1"))

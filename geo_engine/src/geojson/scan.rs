@@ -138,22 +138,16 @@ impl<R: Read> Scanner<R> {
                 };
             }
         }
-        let old = self.buf.len();
-        self.buf.resize(old + CHUNK, 0);
         let n = loop {
-            match self
-                .source
-                .read(self.buf.get_mut(old..).unwrap_or_default())
+            match (&mut self.source)
+                .take(CHUNK as u64)
+                .read_to_end(&mut self.buf)
             {
                 Ok(n) => break n,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => {
-                    self.buf.truncate(old);
-                    return Err(err);
-                }
+                Err(err) => return Err(err),
             }
         };
-        self.buf.truncate(old + n);
         if n == 0 {
             self.eof = true;
         }
