@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Sequence,
     String,
     Text,
     UniqueConstraint,
@@ -24,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# core_geometry.gid's sequence (a serial's, named as PostgreSQL named it in 0001).
+GID_SEQUENCE = Sequence("core_geometry_gid_seq")
 SOURCE_TYPES = ("shapefile", "csv", "geojson", "raster", "analysis")
 TASK_STATES = ("queued", "running", "succeeded", "failed")
 
@@ -108,12 +111,20 @@ class Source(Base):
 
 
 class Geometry(Base):
-    """`core_geometry`: one feature of a source."""
+    """`core_geometry`: one feature of a source.
+
+    LIST-partitioned by `source_id`, one partition per imported source (migration 0003,
+    schema `core_geometry_parts`), so the primary key is `(gid, source_id)`; `gid` comes
+    from its own sequence and stays unique by itself.
+    """
 
     __tablename__ = "core_geometry"
-    __table_args__ = (Index("core_geometry_geom_id", "geom", postgresql_using="gist"),)
+    __table_args__ = (
+        Index("core_geometry_geom_id", "geom", postgresql_using="gist"),
+        {"postgresql_partition_by": "LIST (source_id)"},
+    )
 
-    gid: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    gid: Mapped[int] = mapped_column(BigInteger, GID_SEQUENCE, primary_key=True, autoincrement=True)
     # Nullable so that features without a geometry (null shapes) are kept, as GDAL keeps them.
     geom: Mapped[Any] = mapped_column(
         GeometryType("GEOMETRY", srid=4326, spatial_index=False), nullable=True
@@ -123,7 +134,10 @@ class Geometry(Base):
     )
     geometry_type: Mapped[str | None] = mapped_column(String(50), index=True)
     source_id: Mapped[int] = mapped_column(
-        ForeignKey("core_source.id", ondelete="CASCADE"), index=True, nullable=False
+        ForeignKey("core_source.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+        nullable=False,
     )
 
 

@@ -14,18 +14,20 @@ from core.models import Task
 from core.settings import get_settings
 from pipeline import importing
 from pipeline.broker import QUEUE_NAME, STEP_ACTORS
+from pipeline.config import import_settings
 from pipeline.runner import run_step
 
 
 def _step_actor(step: str) -> ActorDecorator:
     limits = get_settings().pipeline
+    seconds = import_settings().time_limit(step, limits.step_time_limit_seconds)
     return dramatiq.actor(
         actor_name=STEP_ACTORS[step],
         queue_name=QUEUE_NAME,
         max_retries=limits.task_max_retries,
         min_backoff=1_000,
         max_backoff=60_000,
-        time_limit=limits.step_time_limit_seconds * 1000,
+        time_limit=seconds * 1000,
     )
 
 

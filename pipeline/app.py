@@ -8,21 +8,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from sqlalchemy.orm import Session
 
 from core.database import make_async_engine, make_async_sessionmaker
 from core.security import TokenService
 from core.settings import Settings, get_settings
 from pipeline import tasks
-from pipeline.broker import enqueue_step, make_broker
+from pipeline.broker import (
+    PENDING_MESSAGE_KEYS,
+    STEP_ACTORS,
+    enqueue_step,
+    make_broker,
+    message_target,
+)
 from pipeline.deps import Resources
 from pipeline.errors import install_error_handlers
-from pipeline.routes import health_router, tasks_router
+from pipeline.routes import health_router, imports_router, tasks_router
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +50,39 @@ async def reap_once(resources: Resources) -> list[tuple[str, str]]:
     for task_id, step in requeued:
         logger.warning("task %s: its worker stopped responding; %s step re-queued", task_id, step)
         await anyio.to_thread.run_sync(enqueue_step, resources.broker, step, task_id)
-    return requeued
+    return requeued + await _resend_lost(resources)
+
+
+async def _resend_lost(resources: Resources) -> list[tuple[str, str]]:
+    """Send again the message of a due step that is nowhere in the broker.
+
+    A message can be lost between a step's commit and its enqueue (the broker down, the
+    worker killed), or with a flushed Redis. Without this the task would wait forever.
+    """
+    idle = float(resources.settings.pipeline.task_stale_after_seconds)
+    async with resources.sessions() as session:
+        due = await session.run_sync(lambda sync: tasks.find_due(session=sync, idle_after=idle))
+    if not due:
+        return []
+    pending: set[tuple[str, str]] = set()
+    for key in PENDING_MESSAGE_KEYS:
+        async for _field, raw in resources.redis.hscan_iter(key):
+            target = message_target(raw)
+            if target is not None:
+                pending.add(target)
+    resent: list[tuple[str, str]] = []
+    for task in due:
+        step = task.step
+        if step is None or step not in STEP_ACTORS or (str(task.id), STEP_ACTORS[step]) in pending:
+            continue
+        logger.warning("task %s: the message of its %s step was lost; sent again", task.id, step)
+        await anyio.to_thread.run_sync(enqueue_step, resources.broker, step, task.id)
+        note = f"the message of the {step} step was lost; it was sent again"
+        async with resources.sessions() as session:
+            await session.run_sync(_note_requeued, task.id, step, note)
+            await session.commit()
+        resent.append((str(task.id), step))
+    return resent
 
 
 async def _reaper(resources: Resources) -> None:
@@ -53,6 +93,10 @@ async def _reaper(resources: Resources) -> None:
             await reap_once(resources)
         except Exception:
             logger.exception("checking for stale tasks failed")
+
+
+def _note_requeued(session: Session, task_id: uuid.UUID, step: str, note: str) -> None:
+    tasks.requeued(session=session, task_id=task_id, step=step, warning=note)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -91,5 +135,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(imports_router)
     app.include_router(tasks_router)
     return app

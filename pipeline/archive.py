@@ -39,17 +39,84 @@ def is_zip(upload: UploadedFile) -> bool:
         return handle.read(4) == b"PK\x03\x04"
 
 
-def prepare_shapefile(files: list[UploadedFile], directory: Path, *, max_bytes: int) -> Path:
-    """Set the upload out as one shapefile in `directory`; returns the .shp path."""
+def prepare_shapefile(
+    files: list[UploadedFile], directory: Path, *, max_bytes: int, layer: str | None = None
+) -> Path:
+    """Set the upload out as one shapefile in `directory`; returns the .shp path.
+
+    A zip holding several shapefiles needs `layer`, the name of the one to import.
+    """
     if not files:
         raise _invalid("No file was submitted.")
     if len(files) == 1 and is_zip(files[0]):
-        shp = _extract_zip(files[0], directory, max_bytes=max_bytes * EXTRACT_FACTOR)
+        shp = _extract_zip(files[0], directory, max_bytes=max_bytes * EXTRACT_FACTOR, layer=layer)
         files[0].path.unlink(missing_ok=True)
         return shp
     if any(is_zip(upload) for upload in files):
         raise _invalid("upload either one .zip or the shapefile's parts, not both")
     return _arrange_parts(files, directory)
+
+
+def prepare_single(
+    files: list[UploadedFile],
+    directory: Path,
+    *,
+    suffixes: tuple[str, ...],
+    kind: str,
+    max_bytes: int,
+) -> Path:
+    """Set out a one-file upload (a CSV, a GeoJSON): the file itself, or a .zip holding it.
+
+    Returns its path in `directory`; anything else uploaded with it is refused.
+    """
+    if not files:
+        raise _invalid("No file was submitted.")
+    if len(files) > 1:
+        names = ", ".join(upload.filename for upload in files)
+        raise _invalid(f"send one {kind} file at a time (got {names})")
+    upload = files[0]
+    if is_zip(upload):
+        path = _extract_single(upload, directory, suffixes=suffixes, kind=kind,
+                               max_bytes=max_bytes * EXTRACT_FACTOR)  # fmt: skip
+        upload.path.unlink(missing_ok=True)
+        return path
+    name = safe_filename(upload.filename)
+    if Path(name).suffix.lower() not in suffixes:
+        raise _invalid(f"{upload.filename}: not a {kind} file (expected {', '.join(suffixes)})")
+    target = directory / name
+    upload.path.rename(target)
+    return target
+
+
+def _extract_single(
+    upload: UploadedFile, directory: Path, *, suffixes: tuple[str, ...], kind: str, max_bytes: int
+) -> Path:
+    try:
+        archive = zipfile.ZipFile(upload.path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise _invalid(f"{upload.filename}: not a readable zip archive ({exc})") from exc
+    with archive:
+        members = archive.infolist()
+        if len(members) > MAX_MEMBERS:
+            raise _invalid(f"{upload.filename}: too many files in the archive")
+        found = []
+        for info in members:
+            path = _member_path(info)  # every member is checked, extracted or not
+            if info.is_dir() or "__MACOSX" in path.parts or path.name.startswith("._"):
+                continue
+            if path.suffix.lower() in suffixes:
+                found.append((path, info))
+        if len(found) != 1:
+            listed = ", ".join(str(path) for path, _ in found) or "none"
+            raise _invalid(f"{upload.filename} must hold exactly one {kind} file (found: {listed})")
+        path, info = found[0]
+        if info.file_size > max_bytes:
+            raise PayloadTooLarge(f"{upload.filename} expands beyond {max_bytes} bytes")
+        if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > _CHUNK:
+            raise _invalid(f"{upload.filename}: {info.filename} is suspiciously compressed")
+        target = directory / safe_filename(path.name)
+        _copy_member(archive, info, target)
+        return target
 
 
 def _arrange_parts(files: list[UploadedFile], directory: Path) -> Path:
@@ -94,7 +161,9 @@ def _member_path(info: zipfile.ZipInfo) -> PurePosixPath:
     return path
 
 
-def _extract_zip(upload: UploadedFile, directory: Path, *, max_bytes: int) -> Path:
+def _extract_zip(
+    upload: UploadedFile, directory: Path, *, max_bytes: int, layer: str | None
+) -> Path:
     try:
         archive = zipfile.ZipFile(upload.path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -111,9 +180,21 @@ def _extract_zip(upload: UploadedFile, directory: Path, *, max_bytes: int) -> Pa
             if path.suffix.lower() in SHAPEFILE_PARTS:
                 candidates[path] = info
         shps = sorted(p for p in candidates if p.suffix.lower() == ".shp")
+        if layer is not None:
+            chosen_layers = [p for p in shps if p.stem.lower() == layer.strip().lower()]
+            if not chosen_layers:
+                listed = ", ".join(p.stem for p in shps) or "none"
+                raise InvalidInput(
+                    f"{upload.filename} has no layer {layer!r} (its layers: {listed})",
+                    field="layer",
+                )
+            shps = chosen_layers
         if len(shps) > 1:
             listed = ", ".join(str(p) for p in shps)
-            raise _invalid(f"{upload.filename} holds several shapefiles ({listed}): send one")
+            raise _invalid(
+                f"{upload.filename} holds several shapefiles ({listed}): "
+                "choose one with the `layer` field"
+            )
         _require({p.suffix.lower() for p in candidates}, [str(p) for p in candidates])
         shp = shps[0]
         chosen = {

@@ -6,7 +6,9 @@ actors); the worker sets the same broker globally before the actors are declared
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
@@ -22,6 +24,10 @@ STEP_ACTORS = {
 }
 # The Redis sorted set where Dramatiq's consumers record their heartbeats (ms timestamps).
 CONSUMER_HEARTBEATS_KEY = "dramatiq:__heartbeats__"
+# Dramatiq's Redis hashes of the messages not yet acknowledged (waiting, delayed for a
+# retry's backoff, or being worked on), and of the dead ones (retries exhausted).
+PENDING_MESSAGE_KEYS = (f"dramatiq:{QUEUE_NAME}.msgs", f"dramatiq:{QUEUE_NAME}.DQ.msgs")
+QUEUE_KEYS = {"waiting": f"dramatiq:{QUEUE_NAME}", "delayed": f"dramatiq:{QUEUE_NAME}.DQ"}
 
 
 def make_broker(settings: Settings) -> RedisBroker:
@@ -52,3 +58,12 @@ def step_message(step: str, task_id: uuid.UUID | str) -> dramatiq.Message[None]:
 def enqueue_step(broker: dramatiq.Broker, step: str, task_id: uuid.UUID | str) -> None:
     """Send the message that runs `step` of the task."""
     broker.enqueue(step_message(step, task_id))
+
+
+def message_target(raw: bytes | str) -> tuple[str, str] | None:
+    """(task id, actor name) of an encoded step message; None for anything else."""
+    try:
+        document: Any = json.loads(raw)
+        return str(document["args"][0]), str(document["actor_name"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None

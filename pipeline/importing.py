@@ -17,8 +17,10 @@ import geo_engine
 from core.errors import InvalidInput
 from core.models import Task
 from core.settings import Settings
+from pipeline.config import import_settings
 from pipeline.runner import StepContext
 from pipeline.steps import load, profile, shapefile, stage
+from pipeline.steps.formats import InputFile, bytes_read, needs_transcoding, to_utf8
 
 
 def staged_path(settings: Settings, task: Task) -> Path:
@@ -31,34 +33,63 @@ def profile_path(settings: Settings, task: Task) -> Path:
     return settings.pipeline.staging_dir / f"{task.params['sid']}.profile.json"
 
 
-def stage_step(context: StepContext) -> None:
-    """Read the uploaded shapefile with geo_engine and stage it as GeoParquet."""
-    params = context.task.params
-    source = Path(params["path"])
-    if not source.is_file():
-        raise InvalidInput(f"{source.name}: the uploaded file is no longer there", field="file")
-    layout = shapefile.describe(source)
+def input_file(params: dict[str, Any]) -> InputFile:
+    """The file a task imports, with its reader's options (from the task's params)."""
+    options = params.get("options")
+    if options is None:  # tasks queued before formats had options of their own
+        options = {key: params.get(key) for key in ("encoding", "source_crs")}
+    options = {key: value for key, value in options.items() if value not in (None, "")}
+    return InputFile(path=Path(params["path"]), format=params.get("format", "shapefile"),
+                     options=options)  # fmt: skip
 
-    def report(rows: int) -> None:
+
+def stage_step(context: StepContext) -> None:
+    """Read the uploaded file with geo_engine and stage it as GeoParquet."""
+    settings = context.settings.pipeline
+    source = input_file(context.task.params)
+    if not source.path.is_file():
+        raise InvalidInput(
+            f"{source.path.name}: the uploaded file is no longer there", field="file"
+        )
+    layout = shapefile.describe(source.path) if source.format == "shapefile" else None
+    total_bytes = source.total_bytes()
+    encoding = source.option("encoding")
+    if source.format == "csv" and needs_transcoding(encoding):
+        converted = source.path.with_name(f"{source.path.stem}.utf-8{source.path.suffix}")
+        to_utf8(source.path, encoding, converted)
+        options = {key: value for key, value in source.options.items() if key != "encoding"}
+        source = InputFile(path=converted, format="csv", options=options)
+    files = source.files()
+
+    def report(phase: str, rows: int, rows_total: int | None) -> None:
+        if phase == "write":
+            context.progress(rows_done=rows, rows_total=rows_total, phase=phase)
+            return
+        if layout is not None:
+            done: int | None = layout.bytes_at(rows)
+            rows_total = layout.record_count
+        else:
+            done = bytes_read(files)
         context.progress(
             rows_done=rows,
-            rows_total=layout.record_count,
-            bytes_done=layout.bytes_at(rows),
-            bytes_total=layout.total_bytes,
+            rows_total=rows_total,
+            bytes_done=done,
+            bytes_total=total_bytes,
+            phase=phase,
         )
 
     try:
         result = stage.run(
             source=source,
             destination=staged_path(context.settings, context.task),
-            encoding=params.get("encoding"),
-            source_crs=params.get("source_crs"),
-            batch_size=context.settings.pipeline.batch_size,
+            batch_size=settings.batch_size,
+            memory_limit=import_settings().stage_memory_limit,
+            spill_dir=settings.staging_dir / f".spill-{os.getpid()}",
             on_progress=report,
         )
     except geo_engine.GeoEngineError as exc:
         # The user knows the file by its name, not by the server's upload folder.
-        raise type(exc)(str(exc).replace(f"{source.parent}{os.sep}", "")) from exc
+        raise type(exc)(str(exc).replace(f"{source.path.parent}{os.sep}", "")) from exc
     context.timings.update(result.timings)
 
 
@@ -71,7 +102,7 @@ def profile_step(context: StepContext) -> None:
     partial.write_text(json.dumps(result.attributes))
     os.replace(partial, target)
     context.warnings.extend(result.warnings)
-    context.timings["profile"] = round(time.perf_counter() - started, 6)
+    context.timings["query"] = round(time.perf_counter() - started, 6)
 
 
 def load_step(context: StepContext) -> None:
@@ -80,41 +111,77 @@ def load_step(context: StepContext) -> None:
     params = task.params
     path = staged_path(settings, task)
     attributes: dict[str, Any] = json.loads(profile_path(settings, task).read_text())
+    source = input_file(params)
     attributes["import"] = {
         "task_id": str(task.id),
         "file": params.get("file_name"),
-        "encoding": params.get("encoding"),
-        "source_crs": params.get("source_crs"),
+        "format": source.format,
+        "options": source.options,
+        "encoding": source.option("encoding"),
+        "source_crs": source.option("source_crs"),
         "staging_path": str(path),
     }
 
-    def report(rows_done: int, rows_total: int, bytes_done: int, bytes_total: int) -> None:
+    def report(phase: str, rows_done: int, rows_total: int, done: int, total: int) -> None:
         context.progress(
             rows_done=rows_done,
             rows_total=rows_total,
-            bytes_done=bytes_done,
-            bytes_total=bytes_total,
+            bytes_done=done,
+            bytes_total=total,
+            phase=phase,
         )
 
     result = load.run(
         engine=context.engine,
         path=path,
         sid=params["sid"],
-        name=params["name"],
+        name=params.get("name"),
         source_type=params.get("source_type", "shapefile"),
         description=params.get("description"),
         attributes=attributes,
+        source_id=params.get("source_id"),
         batch_size=settings.pipeline.batch_size,
+        statement_timeout=import_settings().time_limit(
+            "load", settings.pipeline.step_time_limit_seconds
+        ),
         on_progress=report,
     )
     if result.already_loaded:
         context.warnings.append(f"source {result.sid} was already loaded by an earlier attempt")
-    context.timings.update(result.timings or {"load": 0.0})
+    context.timings.update(result.timings)
     context.result = {
         "source_id": result.source_id,
         "sid": result.sid,
         "feature_count": result.feature_count,
         "staging_path": str(path),
+        "replaced": result.replaced,
+        "profile": profile_summary(attributes),
+    }
+
+
+def profile_summary(attributes: dict[str, Any]) -> dict[str, Any]:
+    """The profile in brief, for the task's result (the whole is in the source's attributes)."""
+    geometry = attributes.get("geometry") or {}
+    crs = attributes.get("crs") or {}
+    identifier = crs.get("id") if isinstance(crs, dict) else None
+    return {
+        "feature_count": attributes.get("feature_count"),
+        "geometry_types": geometry.get("type_counts", {}),
+        "bbox": attributes.get("bbox"),
+        "crs": (
+            f"{identifier['authority']}:{identifier['code']}"
+            if isinstance(identifier, dict) and {"authority", "code"} <= set(identifier)
+            else crs.get("name")
+            if isinstance(crs, dict)
+            else None
+        ),
+        "null_geometries": geometry.get("null_count", 0),
+        "empty_geometries": geometry.get("empty_count", 0),
+        "invalid_geometries": geometry.get("invalid_count", 0),
+        "columns": [
+            {"name": c.get("name"), "type": c.get("type"), "null_count": c.get("null_count")}
+            for c in attributes.get("columns", [])
+        ],
     }
 
 

@@ -7,6 +7,8 @@ errors, timings) so that each step is a plain function of its inputs.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,9 +27,14 @@ from core.models import Task
 from core.settings import DatabaseSettings, Settings
 from pipeline import tasks
 from pipeline.broker import enqueue_step
-from pipeline.steps.errors import input_error
+from pipeline.config import import_settings
+from pipeline.steps.errors import input_error, timed_out
 
 logger = logging.getLogger(__name__)
+# A step's progress is written at most this often (and when its phase changes).
+PROGRESS_INTERVAL = 0.5
+# Who runs a step, as shown in its progress.
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
 @lru_cache(maxsize=4)
@@ -42,7 +49,11 @@ def worker_engine(settings: Settings) -> Engine:
 
 @dataclass
 class StepContext:
-    """What a step function gets: its task, settings, engine, and a way to report."""
+    """What a step function gets: its task, settings, engine, and a way to report.
+
+    `timings` takes the step's breakdown (`{"copy": 1.2, "index": 0.8}`), recorded as
+    `load.copy`, `load.index` beside the step's own wall time (`load`).
+    """
 
     task: Task
     settings: Settings
@@ -51,6 +62,10 @@ class StepContext:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     result: dict[str, Any] | None = None
+    started: float = field(default_factory=time.monotonic)
+    _last_report: float = field(default=-1.0, repr=False)
+    _last_phase: str | None = field(default=None, repr=False)
+    _report_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def step(self) -> str:
@@ -65,18 +80,33 @@ class StepContext:
         rows_total: int | None = None,
         bytes_done: int | None = None,
         bytes_total: int | None = None,
+        phase: str | None = None,
+        force: bool = False,
     ) -> None:
-        """Record how far the step got (and that its worker is alive)."""
-        with self.sessions.begin() as session:
-            tasks.update_progress(
-                session=session,
-                task_id=self.task.id,
-                step=self.step,
-                rows_done=rows_done,
-                rows_total=rows_total,
-                bytes_done=bytes_done,
-                bytes_total=bytes_total,
-            )
+        """Record how far the step got (and that its worker is alive).
+
+        Steps call this as often as they like (per batch); it writes at most every
+        PROGRESS_INTERVAL seconds, and at once when the phase changes or when forced.
+        """
+        now = time.monotonic()
+        with self._report_lock:
+            due = now - self._last_report >= PROGRESS_INTERVAL or phase != self._last_phase
+            if not (due or force):
+                return
+            self._last_report, self._last_phase = now, phase
+            with self.sessions.begin() as session:
+                tasks.update_progress(
+                    session=session,
+                    task_id=self.task.id,
+                    step=self.step,
+                    rows_done=rows_done,
+                    rows_total=rows_total,
+                    bytes_done=bytes_done,
+                    bytes_total=bytes_total,
+                    phase=phase,
+                    elapsed=now - self.started,
+                    worker=WORKER_ID,
+                )
 
 
 StepFunction = Callable[[StepContext], None]
@@ -104,7 +134,11 @@ def run_step(
     limits = settings.pipeline
     with sessions.begin() as session:
         task = tasks.claim_step(
-            session=session, task_id=task_id, step=step, stale_after=limits.task_stale_after_seconds
+            session=session,
+            task_id=task_id,
+            step=step,
+            stale_after=limits.task_stale_after_seconds,
+            worker=WORKER_ID,
         )
     if task is None:
         _hand_on_if_lost(sessions, task_id, step, broker)
@@ -119,12 +153,14 @@ def run_step(
     try:
         with _heartbeat(sessions, task, limits.task_heartbeat_seconds):
             function(context)
-    except TimeLimitExceeded:
-        limit = limits.step_time_limit_seconds
-        _fail(sessions, task, "time_limit_exceeded", f"the {step} step ran longer than {limit} s")
-        _settled(on_settled, task)
-        return
-    except Exception as exc:
+    except (TimeLimitExceeded, Exception) as exc:  # TimeLimitExceeded is a BaseException
+        if isinstance(exc, TimeLimitExceeded) or timed_out(exc):
+            # Dramatiq's limit, or the same limit enforced inside PostgreSQL.
+            limit = import_settings().time_limit(step, limits.step_time_limit_seconds)
+            message = f"the {step} step ran longer than {limit} s"
+            _fail(sessions, task, "time_limit_exceeded", message)
+            _settled(on_settled, task)
+            return
         known = input_error(exc)
         message = f"{type(exc).__name__}: {exc}"
         if known is None and task.attempts <= limits.task_max_retries:
@@ -146,7 +182,9 @@ def run_step(
         with sessions.begin() as session:
             tasks.release(session=session, task_id=task.id, step=step)
         raise
-    timings = context.timings or {step: round(time.perf_counter() - started, 6)}
+    # The step's wall time under its name; its own breakdown as `<step>.<part>`.
+    timings = {f"{step}.{part}": seconds for part, seconds in context.timings.items()}
+    timings[step] = round(time.perf_counter() - started, 6)
     with sessions.begin() as session:
         following = tasks.complete_step(
             session=session, task_id=task.id, step=step, timings=timings, warnings=context.warnings

@@ -5,17 +5,21 @@
 //! transformer (PROJ contexts must not be shared between threads), and a pool of
 //! transformers that rayon workers borrow from.
 
+use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::os::raw::c_char;
 use std::ptr;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use proj_sys as sys;
 
 use crate::error::{Error, Result};
+use crate::fastpath::FastPath;
 
 /// PROJ's "equivalent" for the identification of a .prj against the EPSG database.
 const MIN_IDENTIFY_CONFIDENCE: i32 = 70;
+/// Parsed CRSs kept between calls.
+const CRS_CACHE_LIMIT: usize = 64;
 
 /// A parsed CRS, kept as text so that any thread can rebuild it in its own context.
 #[derive(Debug, Clone, PartialEq)]
@@ -234,7 +238,25 @@ fn abbreviate(text: &str) -> String {
 impl Crs {
     /// Parses a CRS from anything PROJ accepts ("EPSG:27700", WKT1/ESRI WKT/WKT2,
     /// PROJJSON, PROJ strings). `context` names where it came from, for errors.
+    /// Successful parses are cached (each costs PROJ database lookups).
     pub fn parse(definition: &str, context: &str) -> Result<Self> {
+        type Cache = Mutex<HashMap<String, Crs>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+        let lock = || cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = lock().get(definition) {
+            return Ok(found.clone());
+        }
+        let crs = Self::parse_uncached(definition, context)?;
+        let mut guard = lock();
+        if guard.len() >= CRS_CACHE_LIMIT {
+            guard.clear();
+        }
+        guard.insert(definition.to_string(), crs.clone());
+        Ok(crs)
+    }
+
+    fn parse_uncached(definition: &str, context: &str) -> Result<Self> {
         // A PROJ string describes a CRS only with +type=crs (GDAL and pyproj add it).
         let trimmed = definition.trim();
         let is_proj_string = trimmed.starts_with('+') || trimmed.starts_with("proj=");
@@ -431,6 +453,8 @@ pub struct TransformerPool {
     pub source: Crs,
     pub target: Crs,
     idle: Mutex<Vec<Transformer>>,
+    /// A closed-form transform proven equal to PROJ's, tried before PROJ.
+    fast: Option<FastPath>,
 }
 
 impl TransformerPool {
@@ -440,12 +464,37 @@ impl TransformerPool {
             return Ok(None);
         }
         // Build one now so that an impossible operation fails at once.
-        let first = Transformer::new(source, target)?;
+        let mut first = Transformer::new(source, target)?;
+        let fast = FastPath::detect(source, target, &mut first);
         Ok(Some(Self {
             source: source.clone(),
             target: target.clone(),
             idle: Mutex::new(vec![first]),
+            fast,
         }))
+    }
+
+    /// Whether a closed-form transform stands in for PROJ where it can.
+    pub fn fast_path(&self) -> Option<FastPath> {
+        self.fast
+    }
+
+    /// Transforms coordinates in place: the fast path when there is one and every
+    /// coordinate is in its domain, else a PROJ transformer of the pool. The inner
+    /// error is [`Transformer::transform`]'s.
+    pub fn transform(
+        &self,
+        xs: &mut [f64],
+        ys: &mut [f64],
+        zs: Option<&mut [f64]>,
+    ) -> Result<std::result::Result<(), (usize, String)>> {
+        // The fast paths leave z alone, as PROJ's operations for them do.
+        if let Some(fast) = self.fast {
+            if fast.apply(xs, ys) {
+                return Ok(Ok(()));
+            }
+        }
+        self.with(|t| t.transform(xs, ys, zs))
     }
 
     /// Runs `f` with a transformer of this pool (created when all are in use).

@@ -2,8 +2,7 @@
 //! record batches: attributes typed from the first batch, then `geometry` (WKB).
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,6 +16,7 @@ use crate::columns::{self, TextKind};
 use crate::crs::{Crs, TransformerPool};
 use crate::error::{Error, Location, Result};
 use crate::shp::{geoarrow_metadata, GEOMETRY_COLUMN};
+use crate::text_source::TextSource;
 use crate::{transform, wkb, wkt};
 
 const X_NAMES: [&str; 6] = ["x", "lon", "lng", "long", "longitude", "easting"];
@@ -80,7 +80,7 @@ enum GeometrySource {
 /// A streaming reader of points (x/y columns) or geometries (a WKT column).
 pub struct CsvPointReader {
     path: PathBuf,
-    records: csv::Reader<BufReader<File>>,
+    records: csv::Reader<Box<dyn Read + Send + Sync>>,
     field_count: usize,
     geometry: GeometrySource,
     /// (column index, kind) of every attribute column.
@@ -108,11 +108,8 @@ fn find_any(headers: &[String], names: &[&str]) -> Option<usize> {
 }
 
 /// The delimiter used most in the first line, among , ; tab and |.
-fn sniff_delimiter(path: &Path) -> Result<u8> {
-    let mut head = vec![0u8; 64 * 1024];
-    let mut file = File::open(path).map_err(|err| open_error(path, err))?;
-    let n = file.read(&mut head).map_err(|err| Error::io(path, err))?;
-    head.truncate(n);
+fn sniff_delimiter(source: &TextSource) -> Result<u8> {
+    let head = source.head(64 * 1024)?;
     let first_line = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let best = [b',', b';', b'\t', b'|']
         .into_iter()
@@ -125,16 +122,16 @@ fn sniff_delimiter(path: &Path) -> Result<u8> {
     })
 }
 
-fn open_error(path: &Path, err: std::io::Error) -> Error {
-    if err.kind() == std::io::ErrorKind::NotFound {
-        Error::format(Location::file(path), "file not found")
-    } else {
-        Error::io(path, err)
-    }
-}
-
 impl CsvPointReader {
+    /// Opens the file at `path`.
     pub fn try_new(path: &Path, options: CsvOptions) -> Result<Self> {
+        Self::from_source(TextSource::File(path.to_path_buf()), options)
+    }
+
+    /// Opens a file or bytes in memory.
+    pub fn from_source(source: TextSource, options: CsvOptions) -> Result<Self> {
+        let path = source.path().to_path_buf();
+        let path = path.as_path();
         if options.batch_size == 0 {
             return Err(Error::InvalidArgument(
                 "batch_size must be at least 1".into(),
@@ -142,14 +139,14 @@ impl CsvPointReader {
         }
         let delimiter = match options.delimiter {
             Some(d) => d,
-            None => sniff_delimiter(path)?,
+            None => sniff_delimiter(&source)?,
         };
-        let file = File::open(path).map_err(|err| open_error(path, err))?;
         let mut records = csv::ReaderBuilder::new()
             .delimiter(delimiter)
             .flexible(true)
             .has_headers(true)
-            .from_reader(BufReader::with_capacity(1 << 20, file));
+            .buffer_capacity(1 << 20)
+            .from_reader(source.open()?);
         let header_record = records
             .byte_headers()
             .map_err(|err| {
@@ -607,6 +604,14 @@ mod tests {
             wkb::LINESTRING
         );
         assert!(geometry.is_null(2));
+    }
+
+    #[test]
+    fn bytes_in_memory() {
+        let source = TextSource::memory("mem.csv", b"x|y|n\n1|2|3\n1|oops|x\n".to_vec());
+        let mut reader = CsvPointReader::from_source(source, CsvOptions::default()).unwrap();
+        let err = reader.next_batch().unwrap_err();
+        assert!(err.to_string().contains("mem.csv, line 3"), "{err}");
     }
 
     #[test]

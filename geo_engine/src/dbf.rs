@@ -7,8 +7,8 @@ use std::sync::Arc;
 use arrow_array::builder::{
     BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
 };
-use arrow_array::ArrayRef;
-use arrow_schema::{DataType, Field};
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_schema::{DataType, Field, Schema};
 
 use crate::encoding::TextEncoding;
 use crate::error::{Error, Location, Result};
@@ -165,6 +165,26 @@ impl DbfHeader {
         })
     }
 
+    /// Checks that a file of `file_len` bytes holds every record the header announces.
+    pub fn check_len(&self, file_len: u64, path: &Path) -> Result<()> {
+        let needed = (self.record_len as u64)
+            .checked_mul(self.record_count)
+            .and_then(|body| body.checked_add(self.header_len))
+            .unwrap_or(u64::MAX);
+        if file_len < needed {
+            let complete =
+                (file_len.saturating_sub(self.header_len)) / (self.record_len.max(1) as u64);
+            return Err(Error::format(
+                Location::record(path, complete + 1),
+                format!(
+                    "file is truncated: its header announces {} records ({needed} bytes), it has {file_len} bytes",
+                    self.record_count
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Decoded field names; a name that does not decode is an error naming the field.
     pub fn field_names(&self, encoding: TextEncoding, path: &Path) -> Result<Vec<String>> {
         self.fields
@@ -189,6 +209,66 @@ impl DbfHeader {
             .map(|(field, name)| Field::new(name.clone(), field.kind.data_type(), true))
             .collect()
     }
+}
+
+/// A whole .dbf held in memory as one record batch (deleted records left out), its
+/// text decoded with `encoding`, else the language byte's code page, else
+/// ISO-8859-1. `path` names the file in messages.
+pub fn read_table(
+    bytes: &[u8],
+    path: &Path,
+    encoding: Option<TextEncoding>,
+) -> Result<RecordBatch> {
+    let prefix = bytes.get(..DbfHeader::PREFIX_LEN).ok_or_else(|| {
+        Error::format(
+            Location::file(path),
+            "not a dBASE file: shorter than its 32-byte header",
+        )
+    })?;
+    let header_len = usize::try_from(DbfHeader::header_len(prefix, path)?)
+        .map_err(|_| Error::InvalidArgument("DBF header too large".into()))?;
+    let header_bytes = bytes.get(..header_len).ok_or_else(|| {
+        Error::format(
+            Location::file(path),
+            format!(
+                "file is truncated: the header is {header_len} bytes, the file {}",
+                bytes.len()
+            ),
+        )
+    })?;
+    let header = DbfHeader::parse(header_bytes, path)?;
+    header.check_len(bytes.len() as u64, path)?;
+    let text = encoding
+        .or_else(|| TextEncoding::from_ldid(header.ldid))
+        .unwrap_or(TextEncoding::Latin1);
+    let names = header.field_names(text, path)?;
+    let body = bytes.get(header_len..).unwrap_or_default();
+    let mut rows = Rows {
+        records: Vec::new(),
+        numbers: Vec::new(),
+    };
+    let record_count = usize::try_from(header.record_count).unwrap_or(usize::MAX);
+    for (i, record) in body
+        .chunks_exact(header.record_len.max(1))
+        .take(record_count)
+        .enumerate()
+    {
+        if record.first() != Some(&b'*') {
+            rows.records.push(record);
+            rows.numbers.push(i as u64 + 1);
+        }
+    }
+    let columns = header
+        .fields
+        .iter()
+        .zip(&names)
+        .map(|(field, name)| build_column(field, name, &rows, text, path))
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    let schema = Arc::new(Schema::new(header.arrow_fields(&names)));
+    let options = RecordBatchOptions::new().with_row_count(Some(rows.records.len()));
+    Ok(RecordBatch::try_new_with_options(
+        schema, columns, &options,
+    )?)
 }
 
 /// Strips what shapelib strips: everything from the first NUL, then spaces both sides.
@@ -596,6 +676,37 @@ pub(crate) mod tests {
         let err =
             build_column(&header.fields[1], "n", &rows, TextEncoding::Utf8, path).unwrap_err();
         assert!(err.to_string().contains("record 2"), "{err}");
+    }
+
+    #[test]
+    fn whole_tables_from_memory() {
+        let fields = [("name", b'C', 6, 0), ("n", b'N', 4, 0)];
+        let rows = vec![
+            vec![&b"caf\xe9"[..], b"1"],
+            vec![&b"gone"[..], b"2"],
+            vec![&b"x"[..], b""],
+        ];
+        let bytes = dbf_bytes(&fields, &rows, &[1], 0);
+        let path = Path::new("t.dbf");
+        let batch = read_table(&bytes, path, None).unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        let names = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(names.value(0), "café");
+        let n = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<Int32Array>()
+            .unwrap();
+        assert!(n.is_null(1));
+        let err = read_table(&bytes[..bytes.len() - 8], path, None).unwrap_err();
+        assert!(err.to_string().contains("t.dbf, record 3"), "{err}");
+        assert!(read_table(&bytes[..20], path, None).is_err());
+        let err = read_table(&bytes, path, Some(TextEncoding::Utf8)).unwrap_err();
+        assert!(matches!(err, Error::Encoding { .. }), "{err}");
     }
 
     #[test]

@@ -75,12 +75,12 @@ pub fn transform_arrays(
             .par_chunks_mut(CHUNK)
             .zip(ys.par_chunks_mut(CHUNK))
             .zip(zs.par_chunks_mut(CHUNK))
-            .map(|((x, y), z)| pool.with(|t| t.transform(x, y, Some(z))))
+            .map(|((x, y), z)| pool.transform(x, y, Some(z)))
             .collect(),
         None => xs
             .par_chunks_mut(CHUNK)
             .zip(ys.par_chunks_mut(CHUNK))
-            .map(|(x, y)| pool.with(|t| t.transform(x, y, None)))
+            .map(|(x, y)| pool.transform(x, y, None))
             .collect(),
     };
     for (chunk, outcome) in outcomes.into_iter().enumerate() {
@@ -183,8 +183,7 @@ fn transform_chunk(
         });
     }
     let any_z = refs.iter().any(|r| r.has_z);
-    let outcome =
-        pool.with(|t| t.transform(&mut xs, &mut ys, if any_z { Some(&mut zs) } else { None }))?;
+    let outcome = pool.transform(&mut xs, &mut ys, if any_z { Some(&mut zs) } else { None })?;
     if let Err((at, reason)) = outcome {
         let slot = row_starts
             .partition_point(|&(_, first)| first <= at)

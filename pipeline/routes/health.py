@@ -1,4 +1,4 @@
-"""`GET /health`: liveness and readiness of the database and the broker (open, no auth)."""
+"""`GET /health`: liveness and readiness of the database, the broker and the workers (open)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from pipeline.broker import CONSUMER_HEARTBEATS_KEY
+from pipeline.broker import CONSUMER_HEARTBEATS_KEY, PENDING_MESSAGE_KEYS
 from pipeline.deps import ResourcesDep
 
 router = APIRouter(tags=["health"])
@@ -23,12 +23,26 @@ _WORKER_WINDOW_MS = 60_000
 async def health(resources: ResourcesDep) -> JSONResponse:
     """`healthy` (200) when the database and the broker answer, else `unhealthy` (503).
 
-    The worker count is informational: no worker yet does not make the service unhealthy.
+    Also told, for operators: how many workers are alive (Dramatiq consumers that beat
+    their heart within the last minute), the messages waiting in the queue, and the
+    tasks running and queued. No worker does not make the service unhealthy (it still
+    accepts imports), but `workers_alive` says so.
     """
-    body: dict[str, Any] = {"database": "ok", "broker": "ok", "workers": None}
+    body: dict[str, Any] = {
+        "database": "ok",
+        "broker": "ok",
+        "workers": None,
+        "workers_alive": None,
+        "queue": None,
+        "tasks": None,
+    }
     try:
         async with asyncio.timeout(_CHECK_TIMEOUT), resources.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+            counts = await conn.execute(
+                text("SELECT state, count(*) FROM etl_task WHERE state IN (:a, :b) GROUP BY state"),
+                {"a": "queued", "b": "running"},
+            )
+            body["tasks"] = {"queued": 0, "running": 0, **{k: int(v) for k, v in counts.all()}}
     except Exception as exc:
         body["database"] = f"unavailable: {type(exc).__name__}"
     try:
@@ -36,7 +50,13 @@ async def health(resources: ResourcesDep) -> JSONResponse:
             await resources.redis.ping()
             since = int(time.time() * 1000) - _WORKER_WINDOW_MS
             live = await resources.redis.zcount(CONSUMER_HEARTBEATS_KEY, since, "+inf")
-        body["workers"] = int(live)
+            body["workers"] = int(live)
+            body["workers_alive"] = live > 0
+            waiting, delayed = PENDING_MESSAGE_KEYS
+            body["queue"] = {
+                "messages": int(await resources.redis.hlen(waiting)),
+                "delayed": int(await resources.redis.hlen(delayed)),
+            }
     except Exception as exc:
         body["broker"] = f"unavailable: {type(exc).__name__}"
     healthy = body["database"] == "ok" and body["broker"] == "ok"

@@ -32,3 +32,10 @@ def input_error(exc: BaseException) -> tuple[str, str] | None:
         # PostgreSQL refused a value (e.g. a geometry PostGIS cannot parse): retrying won't help.
         return "invalid_data", f"the database refused the data: {exc}".strip()
     return None
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether PostgreSQL cancelled a statement (its `statement_timeout`, the step's limit)."""
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    return isinstance(exc, psycopg.errors.QueryCanceled)

@@ -61,8 +61,11 @@ def run(*, path: Path) -> Profile:
     bbox_column = covering.get("xmin", [None])[0]
     attributes = [f for f in schema if f.name not in {primary, bbox_column}]
 
+    declared = [str(name) for name in geometry_meta.get("geometry_types", [])]
     with duck.connect() as con:
-        con.read_parquet(str(path)).create_view("staged")
+        # A temporary view: the connection's own, whatever else the process profiles.
+        location = str(path).replace("'", "''")
+        con.execute(f"CREATE TEMP VIEW staged AS SELECT * FROM read_parquet('{location}')")
         kinds = dict(
             con.execute("SELECT column_name, column_type FROM (DESCRIBE staged)").fetchall()
         )
@@ -85,16 +88,32 @@ def run(*, path: Path) -> Profile:
             "count(*)",
             f"count({geom})",
             f"count(*) FILTER (WHERE ST_IsEmpty({geom}))",
-            f"count(*) FILTER (WHERE NOT ST_IsValid({geom}))",
+            _invalid_sql(geom, declared, bbox_column),
             *extent,
             *stats,
         ]
+        # Types declared by the staged file are counted in the same scan; a file that
+        # declares none (allowed by GeoParquet) is grouped in a second one.
+        counted = [_type_filter(geom, name) for name in declared]
+        select.extend(counted)
         row = con.execute(f"SELECT {', '.join(select)} FROM staged").fetchone()
         assert row is not None  # an aggregate without GROUP BY answers one row
-        by_type = con.execute(
-            f"SELECT ST_GeometryType({geom})::VARCHAR AS t, ST_HasZ({geom}) AS z, count(*) "
-            "FROM staged WHERE t IS NOT NULL GROUP BY t, z ORDER BY t, z"
-        ).fetchall()
+        if declared:
+            type_counts = {
+                name: int(count)
+                for name, count in zip(declared, row[len(row) - len(declared) :], strict=True)
+                if count
+            }
+            row = row[: len(row) - len(declared)]
+        else:
+            by_type = con.execute(
+                f"SELECT ST_GeometryType({geom})::VARCHAR AS t, ST_HasZ({geom}) AS z, count(*) "
+                "FROM staged WHERE t IS NOT NULL GROUP BY t, z ORDER BY t, z"
+            ).fetchall()
+            type_counts = {
+                duck.geometry_type_name(name, bool(has_z)): int(count)
+                for name, has_z, count in by_type
+            }
 
     total, non_null, empty, invalid = (int(value) for value in row[:4])
     bounds = list(row[4:8])
@@ -106,10 +125,7 @@ def run(*, path: Path) -> Profile:
         "geometry": {
             "column": primary,
             "types": list(geometry_meta.get("geometry_types", [])),
-            "type_counts": {
-                duck.geometry_type_name(name, bool(has_z)): int(count)
-                for name, has_z, count in by_type
-            },
+            "type_counts": type_counts,
             "null_count": total - non_null,
             "empty_count": empty,
             "invalid_count": invalid,
@@ -118,6 +134,33 @@ def run(*, path: Path) -> Profile:
         "bbox": None if None in bounds else [float(v) for v in bounds],
     }
     return Profile(attributes=profile, warnings=_warnings(profile))
+
+
+_POINTS = ("Point", "MultiPoint")
+
+
+def _invalid_sql(geom: str, declared: list[str], bbox_column: str | None) -> str:
+    """How many geometries are not valid (OGC).
+
+    Points are valid by definition unless a coordinate is not finite, which their boxes
+    show: for point data the geometries need not be checked one by one.
+    """
+    if declared and bbox_column and all(name.split()[0] in _POINTS for name in declared):
+        box = duck.quote(bbox_column)
+        finite = " AND ".join(f"isfinite({box}.{c})" for c in ("xmin", "ymin", "xmax", "ymax"))
+        return f"count(*) FILTER (WHERE {box} IS NOT NULL AND NOT ({finite}))"
+    return f"count(*) FILTER (WHERE NOT ST_IsValid({geom}))"
+
+
+def _type_filter(geom: str, name: str) -> str:
+    """A count of the geometries of the GeoParquet type `name` (e.g. `MultiPolygon Z`)."""
+    base, _, z = name.partition(" ")
+    duck_name = base.upper().replace("'", "")
+    has_z = "" if z else "NOT "
+    return (
+        f"count(*) FILTER (WHERE ST_GeometryType({geom})::VARCHAR = '{duck_name}' "
+        f"AND {has_z}ST_HasZ({geom}))"
+    )
 
 
 def _column_stats_sql(columns: list[pa.Field]) -> tuple[list[str], list[str]]:

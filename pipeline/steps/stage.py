@@ -1,8 +1,26 @@
-"""Read and stage: geo_engine's Arrow stream written to a GeoParquet 1.1 file.
+"""Read and stage: geo_engine's Arrow stream written, in Hilbert order, to a GeoParquet 1.1 file.
 
-The batches go from the Rust reader to the Parquet writer without a Python loop over
-rows; DuckDB computes each batch's bounding boxes and geometry types in bulk. The
-file appears under its final name only when complete (written aside, then renamed).
+The batches go from the Rust reader straight into DuckDB (through the Arrow C stream;
+no Python loop over rows), which computes each geometry's bounding box, sorts the rows
+by the Hilbert index of the boxes' centres over the data's extent, and writes Parquet
+in row groups of ROW_GROUP_ROWS. Rows close in space share row groups, so a reader
+filtering on the `bbox` covering column skips most row groups by their statistics,
+and the GIST index of the load builds faster over spatially sorted rows.
+
+The Hilbert index needs the extent, and the GeoParquet metadata (written through
+COPY's KV_METADATA: DuckDB writes only GeoParquet 1.0 metadata itself) needs the
+extent and the geometry types, all before the sort starts. Two ways to know them:
+
+- **prescan** (shapefile, CSV, where reading is cheap): geo_engine reads the file once
+  into `infer_metadata` (in Rust, in parallel), then a second time straight into the
+  sorted COPY;
+- **materialize** (GeoJSON, whose parsing costs more than a second pass over a table):
+  DuckDB appends the stream to a table with each row's box and type, summarises it,
+  and writes the table sorted.
+
+Memory stays bounded whatever the file's size: DuckDB runs under `memory_limit` and
+spills the table and the sort to a folder beside the destination. The file appears
+under its final name only when complete (written aside, then renamed).
 """
 
 from __future__ import annotations
@@ -10,39 +28,36 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import geo_engine
 from pipeline.steps import duck
+from pipeline.steps.formats import InputFile, open_stream
 
 GEOMETRY_COLUMN = "geometry"
 BBOX_COLUMN = "bbox"
-ROW_GROUP_ROWS = 65_536
+# GeoParquet recommends 50K-150K rows per row group; pruning wants them not too large.
+ROW_GROUP_ROWS = 100_000
 GEOPARQUET_VERSION = "1.1.0"
-BBOX_TYPE = pa.struct(
-    [
-        pa.field("xmin", pa.float64()),
-        pa.field("ymin", pa.float64()),
-        pa.field("xmax", pa.float64()),
-        pa.field("ymax", pa.float64()),
-    ]
-)
-_BOUNDS_SQL = """
-SELECT ST_XMin(g) AS xmin, ST_YMin(g) AS ymin, ST_XMax(g) AS xmax, ST_YMax(g) AS ymax,
-       ST_GeometryType(g)::VARCHAR AS gtype, ST_HasZ(g) AS has_z
-FROM (SELECT ST_GeomFromWKB(wkb) AS g FROM wkb_batch)
-"""
+DEFAULT_MEMORY_LIMIT = "512MB"
+# Formats read twice (see the module's doc); the others are materialised in DuckDB.
+PRESCAN_FORMATS = ("shapefile", "csv")
+_TICK = 0.5
+# DuckDB's BOX_2D as a plain struct (an empty geometry has none: NULL).
+_BOX = "STRUCT(min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE)"
 
-ProgressCallback = Callable[[int], None]
+# (phase, rows done, rows total if known): `scan` and `read` count the rows read so far
+# (a prescan, then the pass that sorts them), `write` the rows written (estimated).
+ProgressCallback = Callable[[str, int, int | None], None]
 _ENGINE_ERROR = re.compile(r"\b(\w+Error): (.*)", re.DOTALL)
 
 
@@ -59,121 +74,125 @@ class StageResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
-class _Extent:
-    types: set[str] = field(default_factory=set)
-    bounds: list[float] | None = None
-
-    def add(self, bounds: pa.Table) -> None:
-        for kind in bounds.group_by(["gtype", "has_z"]).aggregate([]).to_pylist():
-            gtype, has_z = kind["gtype"], kind["has_z"]
-            if gtype is not None:
-                self.types.add(duck.geometry_type_name(gtype, bool(has_z)))
-        lows = [pc.min(bounds[name]).as_py() for name in ("xmin", "ymin")]
-        highs = [pc.max(bounds[name]).as_py() for name in ("xmax", "ymax")]
-        if None in lows or None in highs:
-            return
-        if self.bounds is None:
-            self.bounds = [*lows, *highs]
-        else:
-            self.bounds = [
-                min(self.bounds[0], lows[0]),
-                min(self.bounds[1], lows[1]),
-                max(self.bounds[2], highs[0]),
-                max(self.bounds[3], highs[1]),
-            ]
-
-
 def run(
     *,
-    source: Path,
+    source: Path | InputFile,
     destination: Path,
     encoding: str | None = None,
     source_crs: str | None = None,
     batch_size: int = 65_536,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    spill_dir: Path | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> StageResult:
-    """Stream the shapefile at `source` into the GeoParquet file `destination`."""
+    """Stream `source` (a shapefile when given as a path) into the GeoParquet file `destination`.
+
+    DuckDB's `memory_limit` and `spill_dir` are the process's (see `duck.configure`):
+    by default beside the destination.
+    """
+    if not isinstance(source, InputFile):
+        options = {"encoding": encoding, "source_crs": source_crs}
+        source = InputFile(path=source, options={k: v for k, v in options.items() if v})
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".part")
-    timings = {"read": 0.0, "stage": 0.0}
+    spill_dir = spill_dir or destination.parent / f".spill-{os.getpid()}"
+    timings: dict[str, float] = {}
     clock = time.perf_counter()
-    stream = geo_engine.stream_shapefile(
-        str(source), encoding=encoding, source_crs=source_crs, batch_size=batch_size
-    )
-    reader = pa.RecordBatchReader.from_stream(stream)
-    timings["read"] += time.perf_counter() - clock
-    schema = reader.schema
-    geometry_index = schema.get_field_index(GEOMETRY_COLUMN)
-    crs = _crs_of(schema.field(geometry_index))
-    out_schema = schema.append(pa.field(BBOX_COLUMN, BBOX_TYPE))
-    extent = _Extent()
-    rows = 0
-    pending: list[pa.RecordBatch] = []
-    pending_rows = 0
+    summary = None
+    if source.format in PRESCAN_FORMATS:
+        summary = _prescan(source, batch_size, on_progress)
+        timings["scan"] = _lap(clock)
+        clock = time.perf_counter()
+    known = None if summary is None else summary[0]
+    feed = _Feed(open_stream(source, batch_size=batch_size), on_progress, "read", known)
+    schema = feed.schema
+    crs = _crs_of(schema.field(GEOMETRY_COLUMN))
+    attributes = [name for name in schema.names if name != GEOMETRY_COLUMN]
+    covering = _covering_name(schema.names)
     try:
-        with (
-            duck.connect(threads=1) as con,
-            pq.ParquetWriter(
-                partial,
-                out_schema,
-                compression="zstd",
-                write_page_index=True,
-                # Without ARROW:schema, readers take the schema metadata from the
-                # footer, where `geo` is added once the extent is known.
-                store_schema=False,
-            ) as writer,
-        ):
-            while True:
-                clock = time.perf_counter()
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    timings["read"] += time.perf_counter() - clock
-                    break
-                except pa.ArrowInvalid as exc:
-                    raise _engine_error(exc) from exc
-                timings["read"] += time.perf_counter() - clock
-                clock = time.perf_counter()
-                bounds = _bounds(con, batch.column(geometry_index))
-                extent.add(bounds)
-                pending.append(_with_bbox(batch, bounds, out_schema))
-                pending_rows += batch.num_rows
-                if pending_rows >= ROW_GROUP_ROWS:
-                    _flush(writer, pending)
-                    pending, pending_rows = [], 0
-                rows += batch.num_rows
-                timings["stage"] += time.perf_counter() - clock
-                if on_progress is not None:
-                    on_progress(rows)
-            clock = time.perf_counter()
-            _flush(writer, pending)
-            geo = geo_metadata(crs=crs, geometry_types=sorted(extent.types), bbox=extent.bounds)
-            writer.add_key_value_metadata({**_reader_metadata(schema), "geo": json.dumps(geo)})
+        duck.configure(memory_limit=memory_limit, temp_directory=spill_dir)
+        with duck.connect() as con:
+            con.register("incoming", feed.reader())
+            try:
+                if summary is None:
+                    _guarded(feed, con, _ingest_sql(schema.names))
+                    timings["read"] = _lap(clock)
+                    clock = time.perf_counter()
+                    summary = _summary(con)
+                    relation = "staged"
+                else:
+                    relation = f"(SELECT *, {_box_sql()} AS __box FROM incoming)"
+                rows, bounds, types = summary
+                geo = geo_metadata(crs=crs, geometry_types=types, bbox=bounds, covering=covering)
+                metadata = {**_reader_metadata(schema), "geo": json.dumps(geo)}
+                sql = _write_sql(relation, attributes, covering, bounds, partial, metadata)
+                with _Ticker(con, rows, on_progress):
+                    _guarded(feed, con, sql)
+            finally:
+                con.unregister("incoming")
         _durable_rename(partial, destination)
-        timings["stage"] += time.perf_counter() - clock
+        timings["write"] = _lap(clock)
     finally:
         partial.unlink(missing_ok=True)
+    if on_progress is not None:
+        on_progress("write", rows, rows)
     return StageResult(
         path=destination,
         feature_count=rows,
-        geometry_types=sorted(extent.types),
-        bbox=extent.bounds,
+        geometry_types=types,
+        bbox=bounds,
         crs=crs,
         file_bytes=destination.stat().st_size,
-        timings={name: round(seconds, 6) for name, seconds in timings.items()},
+        timings=timings,
     )
 
 
+Summary = tuple[int, list[float] | None, list[str]]
+
+
+def _prescan(source: InputFile, batch_size: int, on_progress: ProgressCallback | None) -> Summary:
+    """Rows, extent and geometry types of `source`, from one pass of geo_engine over it."""
+    feed = _Feed(open_stream(source, batch_size=batch_size), on_progress, "scan")
+    try:
+        found = geo_engine.infer_metadata(feed.reader(plain=False))
+    except (pa.ArrowInvalid, geo_engine.GeoEngineError) as exc:
+        # A reader's error crossed the Arrow C stream: find which one it was.
+        specific = _engine_error(exc)
+        if specific is exc:
+            raise
+        raise specific from exc
+    geometry = found.get("geometry") or {}
+    has_z = bool(geometry.get("has_z"))
+    types = sorted(
+        duck.geometry_type_name(name, has_z)
+        for name, count in geometry.get("types", {}).items()
+        if count
+    )
+    bounds = geometry.get("bbox")
+    return int(found["row_count"]), None if bounds is None else [float(v) for v in bounds], types
+
+
+def _guarded(feed: _Feed, con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Run a statement reading the stream; an error inside the stream raises as geo_engine's."""
+    try:
+        con.execute(sql)
+    except duckdb.Error as exc:
+        raise (feed.error or exc) from exc
+
+
 def geo_metadata(
-    *, crs: dict[str, Any] | None, geometry_types: list[str], bbox: list[float] | None
+    *,
+    crs: dict[str, Any] | None,
+    geometry_types: list[str],
+    bbox: list[float] | None,
+    covering: str = BBOX_COLUMN,
 ) -> dict[str, Any]:
     """The GeoParquet 1.1 `geo` file metadata of a staged file."""
     column: dict[str, Any] = {
         "encoding": "WKB",
         "geometry_types": geometry_types,
         "covering": {
-            "bbox": {corner: [BBOX_COLUMN, corner] for corner in ("xmin", "ymin", "xmax", "ymax")}
+            "bbox": {corner: [covering, corner] for corner in ("xmin", "ymin", "xmax", "ymax")}
         },
     }
     if crs is not None:
@@ -185,6 +204,167 @@ def geo_metadata(
         "primary_column": GEOMETRY_COLUMN,
         "columns": {GEOMETRY_COLUMN: column},
     }
+
+
+def covering_column(path: Path) -> str | None:
+    """The bbox covering column of a staged file, from its `geo` metadata."""
+    footer = pq.read_metadata(path).metadata or {}
+    geo = json.loads(footer.get(b"geo", b"{}"))
+    column = geo.get("columns", {}).get(geo.get("primary_column"), {})
+    xmin = column.get("covering", {}).get("bbox", {}).get("xmin")
+    return str(xmin[0]) if xmin else None
+
+
+class _Feed:
+    """The reader's batches as a stream DuckDB can scan, counting rows on the way.
+
+    The geometry column loses its GeoArrow extension metadata, so that DuckDB keeps the
+    WKB as it is (a blob) instead of converting it to its own geometry type and back.
+    An error raised by geo_engine inside the stream is kept, to be raised as itself.
+    """
+
+    def __init__(
+        self,
+        reader: pa.RecordBatchReader,
+        on_progress: ProgressCallback | None,
+        phase: str,
+        rows_total: int | None = None,
+    ) -> None:
+        self._reader = reader
+        self._on_progress = on_progress
+        self._phase, self._rows_total = phase, rows_total
+        self.rows = 0
+        self.error: Exception | None = None
+        self.schema = reader.schema
+        self._plain = pa.schema(
+            [f.remove_metadata() if f.name == GEOMETRY_COLUMN else f for f in reader.schema]
+        )
+
+    def _batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        while True:
+            try:
+                batch = self._reader.read_next_batch()
+            except StopIteration:
+                return
+            except pa.ArrowInvalid as exc:
+                self.error = _engine_error(exc)
+                raise
+            self.rows += batch.num_rows
+            if self._on_progress is not None:
+                self._on_progress(self._phase, self.rows, self._rows_total)
+            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+    def reader(self, *, plain: bool = True) -> pa.RecordBatchReader:
+        """A one-shot stream of the batches (`plain`: the geometry without extension)."""
+        schema = self._plain if plain else self.schema
+        return pa.RecordBatchReader.from_batches(schema, self._batches(schema))
+
+
+class _Ticker:
+    """Reports DuckDB's progress through a long statement, from a thread."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, rows: int, on_progress: ProgressCallback | None
+    ) -> None:
+        self._con, self._rows, self._on_progress = con, rows, on_progress
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stage-progress", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(_TICK):
+            percent = self._con.query_progress()
+            if self._on_progress is not None and percent >= 0:
+                done = int(self._rows * min(percent, 100.0) / 100)
+                self._on_progress("write", done, self._rows)
+
+    def __enter__(self) -> _Ticker:
+        if self._on_progress is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+def _box_sql() -> str:
+    return f"ST_Extent(ST_GeomFromWKB({duck.quote(GEOMETRY_COLUMN)}))::{_BOX}"
+
+
+def _ingest_sql(names: list[str]) -> str:
+    columns = ", ".join(duck.quote(name) for name in names)
+    return f"""
+        CREATE TEMP TABLE staged AS
+        SELECT {columns},
+               ST_Extent(g)::{_BOX} AS __box,
+               ST_GeometryType(g)::VARCHAR AS __type,
+               ST_HasZ(g) AS __z
+        FROM (SELECT *, ST_GeomFromWKB({duck.quote(GEOMETRY_COLUMN)}) AS g FROM incoming)
+    """
+
+
+def _summary(con: duckdb.DuckDBPyConnection) -> Summary:
+    row = con.execute(
+        "SELECT count(*), min(__box.min_x), min(__box.min_y), max(__box.max_x), "
+        "max(__box.max_y) FROM staged"
+    ).fetchone()
+    assert row is not None  # an aggregate without GROUP BY answers one row
+    bounds = None if row[1] is None else [float(value) for value in row[1:5]]
+    kinds = con.execute(
+        "SELECT DISTINCT __type, __z FROM staged WHERE __type IS NOT NULL"
+    ).fetchall()
+    types = sorted({duck.geometry_type_name(name, bool(has_z)) for name, has_z in kinds})
+    return int(row[0]), bounds, types
+
+
+def _write_sql(
+    relation: str,
+    attributes: list[str],
+    covering: str,
+    bounds: list[float] | None,
+    destination: Path,
+    metadata: dict[str, str],
+) -> str:
+    columns = [duck.quote(name) for name in attributes]
+    box = (
+        "CASE WHEN __box IS NULL THEN NULL ELSE struct_pack(xmin := __box.min_x, "
+        "ymin := __box.min_y, xmax := __box.max_x, ymax := __box.max_y) END"
+    )
+    select = ", ".join([*columns, duck.quote(GEOMETRY_COLUMN), f"{box} AS {duck.quote(covering)}"])
+    # Ties (and everything, without an extent) keep the reader's order: the table's
+    # rowid, or the stream's, which DuckDB preserves.
+    order = "rowid" if relation == "staged" else ""
+    if bounds is not None:
+        extent = (
+            f"{{'min_x': {bounds[0]!r}, 'min_y': {bounds[1]!r}, "
+            f"'max_x': {bounds[2]!r}, 'max_y': {bounds[3]!r}}}::BOX_2D"
+        )
+        # Null and empty geometries (no box) sort last; rowid keeps the sort stable.
+        order = f"ST_Hilbert(__box::BOX_2D, {extent}) NULLS LAST" + (", rowid" if order else "")
+    kv = ", ".join(f"{_literal(key)}: {_literal(value)}" for key, value in metadata.items())
+    return f"""
+        COPY (SELECT {select} FROM {relation} {f"ORDER BY {order}" if order else ""})
+        TO {_literal(str(destination))}
+        (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS},
+         KV_METADATA {{{kv}}})
+    """
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _lap(started: float) -> float:
+    return round(time.perf_counter() - started, 6)
+
+
+def _covering_name(names: list[str]) -> str:
+    """`bbox`, unless an attribute has that name."""
+    name = BBOX_COLUMN
+    while name in names:
+        name = f"_{name}"
+    return name
 
 
 def _engine_error(exc: Exception) -> Exception:
@@ -218,31 +398,6 @@ def _crs_of(geometry: pa.Field) -> dict[str, Any] | None:
         return None
     crs = json.loads(raw).get("crs")
     return crs if isinstance(crs, dict) else None
-
-
-def _bounds(con: duckdb.DuckDBPyConnection, wkb: pa.Array | pa.ChunkedArray) -> pa.Table:
-    # A plain binary column (no extension metadata): DuckDB parses it with ST_GeomFromWKB.
-    plain = wkb.cast(pa.binary()) if wkb.type != pa.binary() else wkb
-    con.register("wkb_batch", pa.table({"wkb": plain}))
-    try:
-        # preserve_insertion_order (DuckDB's default) keeps the rows in batch order.
-        return con.execute(_BOUNDS_SQL).to_arrow_table()
-    finally:
-        con.unregister("wkb_batch")
-
-
-def _with_bbox(batch: pa.RecordBatch, bounds: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
-    columns = [bounds.column(name).combine_chunks() for name in ("xmin", "ymin", "xmax", "ymax")]
-    mask = pc.is_null(columns[0])
-    bbox = pa.StructArray.from_arrays(columns, fields=list(BBOX_TYPE), mask=mask)
-    return pa.RecordBatch.from_arrays([*batch.columns, bbox], schema=schema)
-
-
-def _flush(writer: pq.ParquetWriter, batches: list[pa.RecordBatch]) -> None:
-    if batches:
-        table = pa.Table.from_batches(batches, schema=writer.schema)
-        # Caps a row group at two targets' worth when the reader's batches are very large.
-        writer.write_table(table, row_group_size=2 * ROW_GROUP_ROWS)
 
 
 def _durable_rename(partial: Path, destination: Path) -> None:

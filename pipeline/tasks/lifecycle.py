@@ -30,9 +30,17 @@ def _jsonb(value: Any) -> Any:
 
 
 def claim_step(
-    *, session: Session, task_id: uuid.UUID | str, step: str, stale_after: float
+    *,
+    session: Session,
+    task_id: uuid.UUID | str,
+    step: str,
+    stale_after: float,
+    worker: str | None = None,
 ) -> Task | None:
-    """Take the step for this worker; None when it is done, taken, or the task finished."""
+    """Take the step for this worker; None when it is done, taken, or the task finished.
+
+    `worker` (host:pid) is shown in the task's progress: who runs the step.
+    """
     claimed = session.execute(
         update(Task)
         .where(
@@ -46,7 +54,7 @@ def claim_step(
             heartbeat_at=func.now(),
             attempts=Task.attempts + 1,
             started_at=func.coalesce(Task.started_at, func.now()),
-            progress={"step": step},
+            progress={"step": step, "worker": worker},
             updated_at=func.now(),
         )
         .returning(Task.id)
@@ -76,21 +84,32 @@ def update_progress(
     rows_total: int | None = None,
     bytes_done: int | None = None,
     bytes_total: int | None = None,
+    phase: str | None = None,
+    elapsed: float | None = None,
+    worker: str | None = None,
 ) -> None:
-    """Record how far the step got (rows and bytes done, of how many) and beat the heart."""
+    """Record how far the step got (rows and bytes done, of how many) and beat the heart.
+
+    `phase` names what the step is doing (`read`, `copy`, `index 2/4`...); `elapsed`
+    is the seconds since the step started, from which readers derive rates and ETAs.
+    """
     if rows_total:
         percent: float | None = round(min(100.0, 100.0 * rows_done / rows_total), 1)
     elif bytes_total:
+        # A CSV's or a GeoJSON's row count is known only at its end: bytes tell instead.
         percent = round(min(100.0, 100.0 * (bytes_done or 0) / bytes_total), 1)
     else:
         percent = None
     progress = {
         "step": step,
+        "phase": phase,
         "rows_done": rows_done,
         "rows_total": rows_total,
         "bytes_done": bytes_done,
         "bytes_total": bytes_total,
         "percent": percent,
+        "elapsed": None if elapsed is None else round(elapsed, 3),
+        "worker": worker,
     }
     session.execute(
         update(Task)
@@ -190,10 +209,15 @@ def reap_stale(*, session: Session, stale_after: float, max_attempts: int) -> li
     tasks whose step was already tried `max_attempts` times fail with `worker_lost`.
     """
     stale = stale_condition(stale_after)
+    note = "the worker running the step stopped responding; the step was queued again"
     requeued = session.execute(
         update(Task)
         .where(stale, Task.attempts < max_attempts)
-        .values(heartbeat_at=None, updated_at=func.now())
+        .values(
+            heartbeat_at=None,
+            updated_at=func.now(),
+            warnings=Task.warnings.op("||")(_jsonb([note])),
+        )
         .returning(Task.id, Task.step)
     ).all()
     session.execute(
@@ -211,3 +235,28 @@ def reap_stale(*, session: Session, stale_after: float, max_attempts: int) -> li
         )
     )
     return [(str(task_id), str(step)) for task_id, step in requeued]
+
+
+def find_due(*, session: Session, idle_after: float) -> list[Task]:
+    """Active tasks whose step waits for a worker and that nothing touched for `idle_after` s.
+
+    Normally their message waits in the queue; the reaper checks that it does.
+    """
+    return list(
+        session.scalars(
+            select(Task).where(
+                Task.state.in_(ACTIVE_STATES),
+                Task.heartbeat_at.is_(None),
+                Task.updated_at < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, idle_after),
+            )
+        )
+    )
+
+
+def requeued(*, session: Session, task_id: uuid.UUID | str, step: str, warning: str) -> None:
+    """Note on a due task that its step's message was sent again."""
+    session.execute(
+        update(Task)
+        .where(*_owned(task_id, step), Task.heartbeat_at.is_(None))
+        .values(warnings=Task.warnings.op("||")(_jsonb([warning])), updated_at=func.now())
+    )

@@ -88,6 +88,45 @@ def new_task(*, kind: str, owner_id: int | None, params: dict[str, Any]) -> Task
     )
 
 
+def new_import(
+    *,
+    format: str,
+    owner_id: int | None,
+    name: str | None,
+    path: Path,
+    upload_dir: Path,
+    file_name: str,
+    description: str | None = None,
+    options: dict[str, Any] | None = None,
+    source_id: int | None = None,
+    task_id: uuid.UUID | None = None,
+) -> Task:
+    """A queued import of the file at `path` (uploaded into `upload_dir`), its sid chosen now.
+
+    `options` are the reader's (`encoding`, `source_crs`, `x`...); `source_id` names an
+    existing source whose features the import replaces.
+    """
+    task = new_task(
+        kind=f"import_{format}",
+        owner_id=owner_id,
+        params={
+            "name": name,
+            "description": description,
+            "format": format,
+            "options": dict(options or {}),
+            "source_type": format,
+            "source_id": source_id,
+            "sid": new_sid(),
+            "upload_dir": str(upload_dir),
+            "path": str(path),
+            "file_name": file_name,
+        },
+    )
+    if task_id is not None:
+        task.id = task_id
+    return task
+
+
 def new_shapefile_import(
     *,
     owner_id: int | None,
@@ -100,25 +139,19 @@ def new_shapefile_import(
     source_crs: str | None = None,
     task_id: uuid.UUID | None = None,
 ) -> Task:
-    """A queued shapefile import of the upload set out in `upload_dir` (its sid chosen now)."""
-    task = new_task(
-        kind="import_shapefile",
+    """A queued shapefile import of the upload set out in `upload_dir`."""
+    options = {"encoding": encoding, "source_crs": source_crs}
+    return new_import(
+        format="shapefile",
         owner_id=owner_id,
-        params={
-            "name": name,
-            "description": description,
-            "encoding": encoding,
-            "source_crs": source_crs,
-            "source_type": "shapefile",
-            "sid": new_sid(),
-            "upload_dir": str(upload_dir),
-            "path": str(shp),
-            "file_name": file_name,
-        },
+        name=name,
+        path=shp,
+        upload_dir=upload_dir,
+        file_name=file_name,
+        description=description,
+        options={key: value for key, value in options.items() if value},
+        task_id=task_id,
     )
-    if task_id is not None:
-        task.id = task_id
-    return task
 
 
 def create_task(

@@ -101,3 +101,51 @@ def test_transform_crs_invalid_wkb() -> None:
         geo_engine.transform_crs(
             pa.array([good, good[:-3]], pa.binary()), from_crs="EPSG:4326", to_crs="EPSG:3857"
         )
+
+
+def web_mercator_inputs() -> tuple[np.ndarray, np.ndarray]:
+    """Random lon/lat plus the edges: the antimeridian, the equator, tiny values,
+    web mercator's own latitude limit and the 89.5° edge of the closed-form path."""
+    n = 300_000
+    edges_x = [-180.0, 180.0, 0.0, -0.0, 1e-300, -1e-12, 179.9999999, 10.0, 10.0, 10.0, 10.0]
+    edges_y = [0.0, 0.0, 0.0, 0.0, 1e-300, 1e-15, -45.0, 89.5, -89.5, 85.0511287798, -1e-9]
+    x = np.concatenate([RNG.uniform(-180, 180, n), edges_x])
+    y = np.concatenate([RNG.uniform(-89.5, 89.5, n), edges_y])
+    return x, y
+
+
+def test_web_mercator_closed_form_matches_pyproj() -> None:
+    # 4326 <-> 3857 is computed without PROJ (spherical Mercator on the WGS 84 axis):
+    # it must give pyproj's figures, x exactly, y within a few ulps.
+    x, y = web_mercator_inputs()
+    forward = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    ours_x, ours_y = geo_engine.transform_coords(x, y, from_crs="EPSG:4326", to_crs="EPSG:3857")
+    theirs_x, theirs_y = forward.transform(x, y)
+    np.testing.assert_array_equal(ours_x, theirs_x)
+    np.testing.assert_allclose(ours_y, theirs_y, rtol=1e-15, atol=1e-8)
+    crs84_x, crs84_y = geo_engine.transform_coords(x, y, from_crs="OGC:CRS84", to_crs="EPSG:3857")
+    np.testing.assert_array_equal(crs84_x, ours_x)
+    np.testing.assert_array_equal(crs84_y, ours_y)
+    inverse = pyproj.Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
+    back_x, back_y = geo_engine.transform_coords(
+        theirs_x, theirs_y, from_crs="EPSG:3857", to_crs="EPSG:4326"
+    )
+    expected_x, expected_y = inverse.transform(theirs_x, theirs_y)
+    np.testing.assert_allclose(back_x, expected_x, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(back_y, expected_y, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("x", "y"),
+    [
+        (0.0, 89.9),  # beyond the closed form's latitude limit: PROJ
+        (-190.0, 10.0),  # longitude wrapped by PROJ
+        (540.0, -20.0),
+    ],
+)
+def test_web_mercator_outside_the_closed_form_is_projs(x: float, y: float) -> None:
+    xs = np.array([1.0, x, 2.0])
+    ys = np.array([1.0, y, 2.0])
+    ours = geo_engine.transform_coords(xs, ys, from_crs="EPSG:4326", to_crs="EPSG:3857")
+    theirs = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(xs, ys)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-15, atol=1e-8)

@@ -136,6 +136,56 @@ def column_values(frame: pd.DataFrame, column: str) -> list[Any]:
     return [plain(value) for value in frame[column].tolist()]
 
 
+Feature = tuple[bytes | None, dict[str, Any], str | None]
+
+
+def features_of(conn: psycopg.Connection[tuple[Any, ...]], source_id: int) -> list[Feature]:
+    """A source's features as (WKB, metadata, geometry_type), in gid order."""
+    rows = conn.execute(
+        "SELECT ST_AsBinary(geom), metadata, geometry_type FROM core_geometry"
+        " WHERE source_id = %s ORDER BY gid",
+        (source_id,),
+    ).fetchall()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def _sort_key(metadata: dict[str, Any], geometry: shapely.Geometry | None) -> tuple[str, str]:
+    where = "" if geometry is None else repr([round(v, 6) for v in geometry.bounds])
+    # pandas hands booleans over as floats: 1.0 == True, so the key must not tell them apart.
+    same = {k: float(v) if isinstance(v, bool | int | float) else v for k, v in metadata.items()}
+    return where, json.dumps(same, sort_keys=True, default=str)
+
+
+def assert_same_features(
+    features: list[Feature], expected: gpd.GeoDataFrame, *, tolerance: float = 1e-9
+) -> None:
+    """The features hold exactly the oracle's rows: attributes equal, geometries equal within
+    `tolerance`, geometry types GDAL's. Order is not compared (staging sorts rows by space)."""
+    assert len(features) == len(expected)
+    columns = [c for c in expected.columns if c != "geometry"]
+    values = {column: column_values(expected, column) for column in columns}
+    wanted = sorted(
+        (
+            ({c: values[c][i] for c in columns}, expected.geometry.iloc[i])
+            for i in range(len(expected))
+        ),
+        key=lambda pair: _sort_key(pair[0], pair[1]),
+    )
+    got = sorted(
+        ((metadata, None if wkb is None else shapely.from_wkb(wkb), kind)
+         for wkb, metadata, kind in features),
+        key=lambda row: _sort_key(row[0], row[1]),
+    )  # fmt: skip
+    for (metadata, geometry, kind), (meta, wanted_geometry) in zip(got, wanted, strict=True):
+        assert metadata == meta
+        if wanted_geometry is None:
+            assert geometry is None and kind is None, metadata
+            continue
+        assert geometry is not None, metadata
+        assert geometry.equals_exact(wanted_geometry, tolerance), (geometry.wkt, metadata)
+        assert kind == wanted_geometry.geom_type, metadata
+
+
 def write_shapefile(frame: gpd.GeoDataFrame, folder: Path, stem: str) -> Path:
     """Write `frame` as `<folder>/<stem>.shp` (with .shx, .dbf, .prj, .cpg) using pyogrio."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -101,7 +101,9 @@ def test_the_steps_chain_to_a_loaded_source(
     assert done.result is not None
     assert done.result["feature_count"] == 8
     assert done.result["sid"] == task.params["sid"]
-    assert {"read", "stage", "profile", "load"} <= set(done.timings)
+    assert {"stage", "profile", "load", "load.copy", "load.index", "load.attach"} <= set(
+        done.timings
+    )
     count = db.execute(
         "SELECT count(*) FROM core_geometry WHERE source_id = %s", (done.result["source_id"],)
     ).fetchone()

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from core.settings import DatabaseSettings, RedisSettings, Settings
 from pipeline.app import create_app, reap_once
-from pipeline.broker import QUEUE_NAME
+from pipeline.broker import QUEUE_NAME, enqueue_step
 from pipeline.deps import Resources
 from tests.conftest import free_port
 from tests.pipeline.conftest import Account, make_account
@@ -95,6 +95,9 @@ async def test_health_reports_database_broker_and_workers(client: httpx.AsyncCli
     assert body["status"] == "healthy"
     assert (body["database"], body["broker"]) == ("ok", "ok")
     assert isinstance(body["workers"], int)
+    assert body["workers_alive"] == (body["workers"] > 0)
+    assert set(body["queue"]) == {"messages", "delayed"}
+    assert set(body["tasks"]) == {"queued", "running"}
 
 
 async def test_health_is_unhealthy_when_the_database_and_redis_are_down(
@@ -383,6 +386,38 @@ async def test_a_task_whose_worker_died_is_queued_again(
     assert row == ("running", None)
     messages = _queued_messages(service_settings)
     assert ("import_profile", [str(task_id)]) in [(m["actor_name"], m["args"]) for m in messages]
+
+
+async def test_a_due_step_whose_message_was_lost_is_sent_again(
+    service_settings: Settings, account: Account, db: Conn
+) -> None:
+    app: FastAPI = create_app(service_settings)
+    async with app.router.lifespan_context(app):
+        resources: Resources = app.state.resources
+        lost, waiting = uuid.uuid4(), uuid.uuid4()
+        for task_id in (lost, waiting):
+            db.execute(
+                "INSERT INTO etl_task (id, kind, owner_id, state, step, attempts, updated_at)"
+                " VALUES (%s, 'import_shapefile', %s, 'running', 'load', 0,"
+                " now() - interval '1 hour')",
+                (task_id, account.id),
+            )
+        # The other one's message is still in the queue: it must not be sent twice.
+        enqueue_step(resources.broker, "load", waiting)
+
+        resent = await reap_once(resources)
+        again = await reap_once(resources)  # the lost one was just touched: left alone now
+
+    assert (str(lost), "load") in resent
+    assert str(waiting) not in [task for task, _ in resent]
+    assert again == []
+    messages = [(m["actor_name"], m["args"]) for m in _queued_messages(service_settings)]
+    assert sorted(messages) == sorted(
+        [("import_load", [str(lost)]), ("import_load", [str(waiting)])]
+    )
+    row = db.execute("SELECT state, warnings FROM etl_task WHERE id = %s", (lost,)).fetchone()
+    assert row is not None and row[0] == "running"
+    assert any("lost" in warning for warning in row[1])
 
 
 async def test_unknown_routes_and_methods_answer_as_drf(

@@ -14,10 +14,9 @@ import psycopg
 import pyarrow.parquet as pq
 import pyogrio
 import pytest
-import shapely
 
 from tests.conftest import Stack
-from tests.pipeline.conftest import column_values, maps, one_line_error
+from tests.pipeline.conftest import assert_same_features, features_of, maps, one_line_error
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -44,26 +43,8 @@ def user_token(cli_env: dict[str, str], tmp_path: Path) -> str:
     return token_file.read_text().strip()
 
 
-def _features(db: Conn, source_id: int) -> list[tuple[Any, ...]]:
-    return db.execute(
-        "SELECT ST_AsBinary(geom), metadata, geometry_type FROM core_geometry"
-        " WHERE source_id = %s ORDER BY gid",
-        (source_id,),
-    ).fetchall()
-
-
 def _assert_same_as_pyogrio(db: Conn, source_id: int, shp: Path) -> None:
-    expected = pyogrio.read_dataframe(shp)
-    rows = _features(db, source_id)
-    assert len(rows) == len(expected)
-    columns = [c for c in expected.columns if c != "geometry"]
-    values = {column: column_values(expected, column) for column in columns}
-    for index, (wkb, metadata, geometry_type) in enumerate(rows):
-        geometry = shapely.from_wkb(wkb)
-        wanted = expected.geometry.iloc[index]
-        assert geometry.equals(wanted), (index, geometry.wkt, wanted.wkt)
-        assert geometry_type == wanted.geom_type
-        assert metadata == {column: values[column][index] for column in columns}, index
+    assert_same_features(features_of(db, source_id), pyogrio.read_dataframe(shp))
 
 
 def test_a_shapefile_imported_with_the_cli_matches_pyogrio(
@@ -76,8 +57,18 @@ def test_a_shapefile_imported_with_the_cli_matches_pyogrio(
     assert task["state"] == "succeeded", task
     assert task["error"] is None
     outcome = task["result"]
-    assert set(outcome) == {"source_id", "sid", "feature_count", "staging_path"}
+    assert set(outcome) == {
+        "source_id", "sid", "feature_count", "staging_path", "replaced", "profile"
+    }  # fmt: skip
     assert outcome["feature_count"] == 8
+    assert outcome["replaced"] is False
+    summary = outcome["profile"]
+    assert summary["feature_count"] == 8
+    assert summary["geometry_types"] == {"Point": 8}
+    assert summary["crs"] == "EPSG:4326"
+    assert summary["bbox"] == pytest.approx([-179.5, -89.0, 135.5, 64.18])
+    assert [c["name"] for c in summary["columns"]] == ["id", "name", "pop", "founded", "capital"]
+    assert {"stage", "profile", "load", "load.copy", "load.index"} <= set(task["timings"])
     _assert_same_as_pyogrio(db, outcome["source_id"], points_shp)
     source = db.execute(
         "SELECT sid, name, source_type, attributes FROM core_source WHERE id = %s",

@@ -17,7 +17,12 @@ from sqlalchemy import Engine
 
 from pipeline.steps import load, profile, stage
 from pipeline.tasks import new_sid
-from tests.pipeline.conftest import canonical_points, column_values, write_shapefile
+from tests.pipeline.conftest import (
+    assert_same_features,
+    canonical_points,
+    features_of,
+    write_shapefile,
+)
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -102,22 +107,17 @@ def test_load_copies_every_feature_as_pyogrio_reads_it(
     engine: Engine, db: Conn, points_shp: Path, tmp_path: Path
 ) -> None:
     staged = _stage(points_shp, tmp_path)
-    seen: list[tuple[int, int, int, int]] = []
+    seen: list[tuple[str, int, int, int, int]] = []
 
     result = _load(engine, staged, on_progress=lambda *p: seen.append(p))
 
     assert not result.already_loaded
     assert result.feature_count == 8
-    expected = pyogrio.read_dataframe(points_shp)
-    rows = _features(db, result.source_id)
-    assert len(rows) == len(expected)
-    columns = [c for c in expected.columns if c != "geometry"]
-    values = {column: column_values(expected, column) for column in columns}
-    for index, (wkb, srid, metadata, geometry_type) in enumerate(rows):
-        assert srid == 4326
-        assert geometry_type == "Point"
-        assert shapely.from_wkb(wkb).equals_exact(expected.geometry.iloc[index], 1e-9)
-        assert metadata == {column: values[column][index] for column in columns}
+    assert_same_features(features_of(db, result.source_id), pyogrio.read_dataframe(points_shp))
+    srids = db.execute(
+        "SELECT DISTINCT ST_SRID(geom) FROM core_geometry WHERE source_id = %s", (result.source_id,)
+    ).fetchall()
+    assert srids == [(4326,)]
     source = db.execute(
         "SELECT sid, name, source_type, attributes FROM core_source WHERE id = %s",
         (result.source_id,),
@@ -125,8 +125,9 @@ def test_load_copies_every_feature_as_pyogrio_reads_it(
     assert source is not None
     assert source[:3] == (result.sid, "points", "shapefile")
     assert source[3]["feature_count"] == 8
-    assert seen[-1][0] == seen[-1][1] == 8
-    assert seen[-1][2] == seen[-1][3] == staged.stat().st_size
+    assert seen[-1][0] == "done"
+    assert seen[-1][1] == seen[-1][2] == 8
+    assert seen[-1][3] == seen[-1][4] == staged.stat().st_size
 
 
 def test_loading_the_same_sid_again_adds_nothing(
@@ -157,7 +158,9 @@ def test_a_failure_between_batches_leaves_nothing_behind(
     sid = new_sid()
     calls: list[int] = []
 
-    def explode(rows_done: int, *_: int) -> None:
+    def explode(phase: str, rows_done: int, *_: int) -> None:
+        if phase != "copy":
+            return
         calls.append(rows_done)
         if len(calls) == 3:
             raise RuntimeError("the worker was interrupted")

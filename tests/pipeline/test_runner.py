@@ -76,7 +76,7 @@ class Recorder:
         context.progress(rows_done=5, rows_total=10)
         if self.error is not None:
             raise self.error
-        context.timings["stage"] = 0.25
+        context.timings["write"] = 0.25
         context.warnings.append("a warning")
 
 
@@ -98,7 +98,8 @@ def test_a_step_runs_records_and_sends_the_next(
     assert len(step.contexts) == 1 and str(step.contexts[0].task.id) == task_id
     task = _read(sessions, task_id)
     assert (task.state, task.step, task.heartbeat_at) == ("running", "profile", None)
-    assert task.timings == {"stage": 0.25}
+    assert set(task.timings) == {"stage", "stage.write"}
+    assert task.timings["stage.write"] == 0.25
     assert task.warnings == ["a warning"]
     assert _sent(stub) == [("import_profile", (task_id,))]
     assert settled == [False]

@@ -12,6 +12,9 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pyogrio
 import pytest
@@ -19,6 +22,7 @@ import shapely
 
 import geo_engine
 from pipeline.steps import duck, stage
+from pipeline.steps.formats import InputFile
 from tests.pipeline.conftest import (
     canonical_points,
     canonical_polygons,
@@ -51,7 +55,7 @@ def test_staged_file_has_valid_geoparquet_1_1_metadata(points_shp: Path, tmp_pat
     }
     assert result.feature_count == 8
     assert result.geometry_types == ["Point"]
-    assert set(result.timings) == {"read", "stage"}
+    assert set(result.timings) == {"scan", "write"}
 
 
 def test_staged_file_reads_back_in_pyarrow_duckdb_and_geopandas(
@@ -60,7 +64,8 @@ def test_staged_file_reads_back_in_pyarrow_duckdb_and_geopandas(
     staged = stage.run(source=points_shp, destination=tmp_path / "points.parquet").path
     expected = pyogrio.read_dataframe(points_shp)
 
-    table = pq.read_table(staged)
+    # Rows are in Hilbert order now: compare them in the order of their ids.
+    table = pq.read_table(staged).sort_by("id")
     assert table.num_rows == len(expected)
     for column in ("id", "name", "pop"):
         assert table.column(column).to_pylist() == column_values(expected, column)
@@ -75,7 +80,7 @@ def test_staged_file_reads_back_in_pyarrow_duckdb_and_geopandas(
         for i, p in zip(expected["id"], expected.geometry, strict=True)
     ]
 
-    frame = gpd.read_parquet(staged)
+    frame = gpd.read_parquet(staged).sort_values("id")
     assert frame.crs is not None and frame.crs.to_epsg() == 4326
     assert shapely.equals_exact(
         frame.geometry.values, expected.geometry.values, tolerance=1e-9
@@ -102,38 +107,62 @@ def test_null_shapes_stay_null_and_have_no_bbox(tmp_path: Path) -> None:
     shp = write_shapefile(frame, tmp_path / "holes", "holes")
 
     staged = stage.run(source=shp, destination=tmp_path / "holes.parquet")
-    table = pq.read_table(staged.path)
-    assert table.column("geometry").null_count == 1
-    assert table.column("bbox").to_pylist()[1] is None
+    rows = pq.read_table(staged.path).to_pylist()
+    assert [row["kind"] for row in rows if row["geometry"] is None] == ["multi"]
+    assert all((row["bbox"] is None) == (row["geometry"] is None) for row in rows)
+    assert rows[-1]["geometry"] is None  # no box to sort by: last
     assert staged.feature_count == 3
 
 
-def test_row_groups_hold_about_64k_rows_and_progress_is_reported(tmp_path: Path) -> None:
-    many = gpd.GeoDataFrame(
-        {"n": range(70_000)},
-        geometry=shapely.points(
-            [(i % 360) - 180 + 0.5 for i in range(70_000)],
-            [((i // 360) % 180) - 90 + 0.5 for i in range(70_000)],
-        ),
-        crs="EPSG:4326",
-    )
-    shp = write_shapefile(many, tmp_path / "many", "many")
-    seen: list[int] = []
+def _shuffled_grid_csv(path: Path, side: int) -> Path:
+    """`side` x `side` points on a regular lon/lat grid, in random order, as a CSV."""
+    numbers = np.random.default_rng(7).permutation(side * side)
+    lon = -180 + 360 * (numbers % side + 0.5) / side
+    lat = -90 + 180 * (numbers // side + 0.5) / side
+    pa_csv.write_csv(pa.table({"n": numbers, "lon": lon, "lat": lat}), path)
+    return path
+
+
+def test_rows_are_in_hilbert_order_in_row_groups_of_64k_to_128k(tmp_path: Path) -> None:
+    source = _shuffled_grid_csv(tmp_path / "grid.csv", 500)
+    seen: list[tuple[str, int]] = []
 
     staged = stage.run(
-        source=shp,
-        destination=tmp_path / "many.parquet",
-        batch_size=10_000,
-        on_progress=seen.append,
+        source=InputFile(source, "csv"),
+        destination=tmp_path / "grid.parquet",
+        batch_size=20_000,
+        on_progress=lambda phase, rows, _total: seen.append((phase, rows)),
     )
 
     metadata = pq.read_metadata(staged.path)
     sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
-    assert sum(sizes) == 70_000
-    assert max(sizes) <= 2 * stage.ROW_GROUP_ROWS
-    assert sizes[0] >= stage.ROW_GROUP_ROWS
-    assert seen == sorted(seen) and seen[-1] == 70_000 and len(seen) == 7
+    assert sum(sizes) == staged.feature_count == 250_000
+    assert len(sizes) >= 2
+    assert all(64 * 1024 <= size <= 128 * 1024 for size in sizes[:-1])
     assert metadata.row_group(0).column(0).compression == "ZSTD"
+    # Spatially sorted: each row group covers a small part of the whole extent (in file
+    # order, every row group would span all of it), so a bbox filter skips the others.
+    columns = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
+    total = 360.0 * 180.0
+    areas = []
+    for index in range(metadata.num_row_groups):
+        group = metadata.row_group(index)
+        low_x, low_y, high_x, high_y = (
+            group.column(columns[f"bbox.{corner}"]).statistics
+            for corner in ("xmin", "ymin", "xmax", "ymax")
+        )
+        area = (high_x.max - low_x.min) * (high_y.max - low_y.min)
+        areas.append(area / total)
+    assert max(areas) <= 0.6 and sum(areas) <= 1.5, areas
+    with duck.connect() as con:
+        inside = con.execute(
+            "SELECT count(*) FROM read_parquet(?) WHERE bbox.xmin >= 0 AND bbox.ymax <= 0",
+            [str(staged.path)],
+        ).fetchone()
+    assert inside == (250_000 // 4,)
+    reads = [rows for phase, rows in seen if phase == "read"]
+    assert reads == sorted(reads) and len(reads) >= 10 and reads[-1] == 250_000
+    assert seen[-1] == ("write", 250_000)
 
 
 def test_projected_source_is_reprojected_to_4326(tmp_path: Path) -> None:
@@ -141,7 +170,7 @@ def test_projected_source_is_reprojected_to_4326(tmp_path: Path) -> None:
     shp = write_shapefile(frame, tmp_path / "merc", "merc")
 
     staged = stage.run(source=shp, destination=tmp_path / "merc.parquet")
-    back = gpd.read_parquet(staged.path)
+    back = gpd.read_parquet(staged.path).sort_values("id")
     expected = canonical_points()
     assert back.crs is not None and back.crs.to_epsg() == 4326
     assert shapely.equals_exact(

@@ -93,10 +93,15 @@ def test_progress_steps_and_success_are_recorded(
             rows_total=200,
             bytes_done=10,
             bytes_total=40,
+            phase="read",
+            elapsed=2.5,
         )
     progress = _read(sessions, task.id).progress
     assert progress == {
         "step": "stage",
+        "phase": "read",
+        "elapsed": 2.5,
+        "worker": None,
         "rows_done": 50,
         "rows_total": 200,
         "bytes_done": 10,

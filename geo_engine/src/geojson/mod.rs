@@ -7,7 +7,7 @@ pub mod feature;
 pub mod scan;
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,6 +23,7 @@ use crate::crs::{Crs, TransformerPool};
 use crate::dbf::parse_date;
 use crate::error::{Error, Location, Result};
 use crate::shp::{geoarrow_metadata, GEOMETRY_COLUMN};
+use crate::text_source::TextSource;
 use crate::transform;
 use feature::Parsed;
 use scan::{Item, Scanner};
@@ -141,7 +142,7 @@ fn crs_from_member(json: &[u8], context: &str) -> Result<Crs> {
 /// A streaming GeoJSON reader.
 pub struct GeoJsonReader {
     path: PathBuf,
-    scanner: Scanner<File>,
+    scanner: Scanner<Box<dyn Read + Send + Sync>>,
     next_number: u64,
     pending: VecDeque<(u64, Parsed)>,
     columns: Vec<(String, PropertyKind)>,
@@ -154,19 +155,20 @@ pub struct GeoJsonReader {
 }
 
 impl GeoJsonReader {
+    /// Opens the file at `path`.
     pub fn try_new(path: &Path, options: GeoJsonOptions) -> Result<Self> {
+        Self::from_source(TextSource::File(path.to_path_buf()), options)
+    }
+
+    /// Opens a file or bytes in memory.
+    pub fn from_source(source: TextSource, options: GeoJsonOptions) -> Result<Self> {
         if options.batch_size == 0 {
             return Err(Error::InvalidArgument(
                 "batch_size must be at least 1".into(),
             ));
         }
-        let file = File::open(path).map_err(|err| {
-            if err.kind() == std::io::ErrorKind::NotFound {
-                Error::format(Location::file(path), "file not found")
-            } else {
-                Error::io(path, err)
-            }
-        })?;
+        let path = source.path();
+        let file = source.open()?;
         let (source, crs_source) = match &options.source_crs {
             Some(definition) => (Crs::parse(definition, "source_crs")?, "argument"),
             None => (Crs::wgs84()?, "default"),

@@ -129,6 +129,28 @@ impl ShapefileParts {
     }
 }
 
+impl ShapefileParts {
+    /// A shapefile held in memory; `shp_path` (the .shp's name) names its parts in
+    /// messages. Without `shx` the index is rebuilt by scanning the .shp.
+    pub fn from_memory(
+        shp_path: &Path,
+        shp: Vec<u8>,
+        shx: Option<Vec<u8>>,
+        dbf: Vec<u8>,
+        prj: Option<Vec<u8>>,
+        cpg: Option<Vec<u8>>,
+    ) -> Self {
+        let named = |ext: &str| shp_path.with_extension(ext);
+        Self {
+            shp: Input::from_memory(shp_path.to_path_buf(), shp.into()),
+            shx: shx.map(|bytes| Input::from_memory(named("shx"), bytes.into())),
+            dbf: Input::from_memory(named("dbf"), dbf.into()),
+            prj: prj.map(|bytes| (named("prj"), bytes)),
+            cpg: cpg.map(|bytes| (named("cpg"), bytes)),
+        }
+    }
+}
+
 /// What was found out while opening, for metadata and messages.
 #[derive(Debug, Clone)]
 pub struct ShapefileInfo {
@@ -259,19 +281,7 @@ impl ShapefileReader {
         let header_len = DbfHeader::header_len(&prefix, &parts.dbf.path)?;
         let header_bytes = parts.dbf.read_at(0, header_len as usize)?;
         let dbf_header = DbfHeader::parse(&header_bytes, &parts.dbf.path)?;
-        let needed = dbf_header.header_len + dbf_header.record_count * dbf_header.record_len as u64;
-        if parts.dbf.len() < needed {
-            let complete = (parts.dbf.len().saturating_sub(dbf_header.header_len))
-                / (dbf_header.record_len.max(1) as u64);
-            return Err(Error::format(
-                Location::record(&parts.dbf.path, complete + 1),
-                format!(
-                    "file is truncated: its header announces {} records ({needed} bytes), it has {} bytes",
-                    dbf_header.record_count,
-                    parts.dbf.len()
-                ),
-            ));
-        }
+        dbf_header.check_len(parts.dbf.len(), &parts.dbf.path)?;
         if dbf_header.record_count != index.len() as u64 {
             return Err(Error::format(
                 Location::file(&parts.shp.path),
@@ -511,7 +521,7 @@ impl ShapefileReader {
             } else {
                 None
             };
-            let outcome = pool.with(|t| t.transform(xs, ys, zs))?;
+            let outcome = pool.transform(xs, ys, zs)?;
             if let Err((at, reason)) = outcome {
                 let slot = first_coord
                     .partition_point(|&first| first <= at)

@@ -217,3 +217,21 @@ fn rebuilds_a_missing_shx() {
     let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
     assert_eq!(rows, 2);
 }
+
+#[test]
+fn reads_from_memory() {
+    let records = vec![point_record(1.0, 2.0), point_record(3.0, 4.0)];
+    let (shp, shx) = shp_and_shx(1, &records);
+    let name = Path::new("mem/pts.shp");
+    for shx in [Some(shx), None] {
+        let parts = ShapefileParts::from_memory(name, shp.clone(), shx, ids(2), None, None);
+        let mut reader = ShapefileReader::from_parts(parts, no_transform()).unwrap();
+        let batches = reader.read_all().unwrap();
+        assert_eq!(batches[0].num_rows(), 2);
+    }
+    let parts = ShapefileParts::from_memory(name, shp, None, ids(3), None, None);
+    let err = ShapefileReader::from_parts(parts, no_transform())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("mem/pts.shp"), "{err}");
+}

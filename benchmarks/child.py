@@ -1,0 +1,204 @@
+"""Work the benchmark runs in a process of its own, so that its peak RSS is its own.
+
+    python -m benchmarks.child baseline
+    python -m benchmarks.child stream PATH
+    python -m benchmarks.child import PATH --name NAME [--kind shapefile|csv|geojson]
+
+Each prints one JSON line. `import` runs the pipeline as a worker does, in this process:
+the pipeline's own Dramatiq actors declared on a StubBroker, the ETL service's first
+message sent, then each message taken off the queue in turn and its actor called (the
+actor claims the step, runs it, records it in `etl_task` and sends the next message).
+The settings come from the environment the parent sets (DATABASE_URL, STAGING_DIR,
+UPLOAD_DIR), read when the pipeline's modules are first imported, here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+
+
+def peak_rss() -> int:
+    """This process's peak resident set size in bytes (VmHWM, fresh since its exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def baseline() -> dict[str, Any]:
+    """Nothing but the imports a reader needs: the floor under the other figures."""
+    import pyarrow  # noqa: F401
+
+    import geo_engine  # noqa: F401
+
+    return {}
+
+
+def stream(path: Path) -> dict[str, Any]:
+    """Stream a shapefile through geo_engine, one batch at a time, keeping none."""
+    import pyarrow as pa
+
+    import geo_engine
+
+    started = time.perf_counter()
+    reader = pa.RecordBatchReader.from_stream(geo_engine.stream_shapefile(str(path)))
+    rows = sum(batch.num_rows for batch in reader)
+    return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
+def import_file(path: Path, *, name: str, kind: str) -> dict[str, Any]:
+    """Import one file through the pipeline's actors, timing each step; then check the load."""
+    import dramatiq
+    from dramatiq.brokers.stub import StubBroker
+
+    broker = StubBroker()
+    dramatiq.set_broker(broker)
+    import pipeline.actors  # noqa: F401  (declares the actors on `broker`)
+    from core.database import make_sync_engine, make_sync_sessionmaker
+    from core.settings import get_settings
+    from pipeline import tasks
+    from pipeline.broker import QUEUE_NAME, STEP_ACTORS, enqueue_step
+
+    try:
+        from pipeline.steps.formats import FORMATS
+    except ImportError:  # a pipeline that reads shapefiles only
+        FORMATS = ("shapefile",)
+    if kind not in FORMATS:
+        return {"available": False, "reason": f"the pipeline reads no {kind} files"}
+    settings = get_settings()
+    engine = make_sync_engine(settings.db)
+    sessions = make_sync_sessionmaker(engine)
+    folder = Path(tempfile.mkdtemp(dir=settings.pipeline.upload_dir))
+    task = tasks.new_shapefile_import(
+        owner_id=None,
+        name=name,
+        shp=_link_upload(path, folder),
+        upload_dir=folder,
+        file_name=path.name,
+    )
+    if kind != "shapefile":
+        # No task maker of its own for this format yet: the shapefile's, with the
+        # format and reader options the stage step reads from the params.
+        task.kind = f"import_{kind}"
+        task.params = {**task.params, "format": kind, "source_type": kind, "options": {}}
+    step_of = {actor: step for step, actor in STEP_ACTORS.items()}
+    steps: dict[str, float] = {}
+    queue = broker.queues[QUEUE_NAME]
+
+    started = time.perf_counter()
+    with sessions.begin() as session:
+        session.add(task)
+    enqueue_step(broker, tasks.IMPORT_STEPS[0], task.id)
+    while not queue.empty():
+        message = dramatiq.Message.decode(queue.get_nowait())
+        clock = time.perf_counter()
+        broker.get_actor(message.actor_name).fn(*message.args, **message.kwargs)
+        step = step_of.get(message.actor_name, message.actor_name)
+        steps[step] = steps.get(step, 0.0) + time.perf_counter() - clock
+    total = time.perf_counter() - started
+
+    with sessions() as session:
+        done = tasks.get_task(session=session, task_id=task.id)
+        assert done is not None
+        outcome = tasks.serialize_task(done)
+    if outcome["state"] != tasks.TaskState.SUCCEEDED:
+        raise RuntimeError(
+            f"the import of {path.name} ended {outcome['state']}: {outcome['error']}"
+        )
+    result = outcome["result"] or {}
+    checks = _check_load(engine, int(result["source_id"]))
+    engine.dispose()
+    return {
+        "available": True,
+        "seconds": total,
+        "steps": steps,
+        "timings": outcome["timings"],
+        "warnings": outcome["warnings"],
+        "feature_count": result.get("feature_count"),
+        "source_id": result["source_id"],
+        "checks": checks,
+    }
+
+
+def _link_upload(path: Path, folder: Path) -> Path:
+    """The file (and a shapefile's siblings) in an upload folder of its own, as the ETL
+    service leaves them; hard links, so nothing is copied and the originals stay."""
+    parts = [path.with_suffix(s) for s in SHAPEFILE_PARTS] if path.suffix == ".shp" else [path]
+    for part in parts:
+        if part.exists():
+            try:
+                os.link(part, folder / part.name)
+            except OSError:
+                (folder / part.name).write_bytes(part.read_bytes())
+    return folder / path.name
+
+
+def _check_load(engine: Engine, source_id: int) -> dict[str, Any]:
+    """Rows committed for the source; a GiST index and statistics on the table holding them."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT count(*) FROM core_geometry WHERE source_id = :id"), {"id": source_id}
+        ).scalar_one()
+        relation = conn.execute(
+            text("SELECT tableoid FROM core_geometry WHERE source_id = :id LIMIT 1"),
+            {"id": source_id},
+        ).scalar_one_or_none()
+        gist = statistics = False
+        if relation is not None:
+            gist = conn.execute(
+                text(
+                    "SELECT EXISTS (SELECT 1 FROM pg_index i"
+                    " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+                    " WHERE i.indrelid = :rel AND a.amname = 'gist')"
+                ),
+                {"rel": relation},
+            ).scalar_one()
+            statistics = conn.execute(
+                text("SELECT EXISTS (SELECT 1 FROM pg_statistic WHERE starelid = :rel)"),
+                {"rel": relation},
+            ).scalar_one()
+            relation = conn.execute(
+                text("SELECT CAST(CAST(:rel AS regclass) AS text)"), {"rel": relation}
+            ).scalar_one()
+    return {"rows": rows, "table": relation, "gist_index": gist, "statistics": statistics}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (the parent reads the last line of stdout)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.child")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("baseline")
+    s = sub.add_parser("stream")
+    s.add_argument("path", type=Path)
+    i = sub.add_parser("import")
+    i.add_argument("path", type=Path)
+    i.add_argument("--name", required=True)
+    i.add_argument("--kind", default="shapefile", choices=["shapefile", "csv", "geojson"])
+    args = parser.parse_args(argv)
+    if args.command == "baseline":
+        payload = baseline()
+    elif args.command == "stream":
+        payload = stream(args.path)
+    else:
+        payload = import_file(args.path, name=args.name, kind=args.kind)
+    payload["peak_rss"] = peak_rss()
+    sys.stdout.write(json.dumps(payload) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

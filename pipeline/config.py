@@ -1,0 +1,60 @@
+"""The import's tuning knobs (environment variables `IMPORT_*`), beside core's PipelineSettings.
+
+Kept in the pipeline package because only the workers read them; core's
+`PipelineSettings` holds what the services share (folders, limits, retries).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.settings import ENV_FILE
+
+logger = logging.getLogger(__name__)
+
+
+class ImportSettings(BaseSettings):
+    """How a worker runs an import's steps."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="IMPORT_", env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # DuckDB's memory while staging; past it, the table and the sort spill to disk.
+    stage_memory_limit: str = "512MB"
+    # Per-step time limits in seconds (0: core's `step_time_limit_seconds`).
+    stage_time_limit_seconds: int = Field(default=0, ge=0)
+    profile_time_limit_seconds: int = Field(default=0, ge=0)
+    load_time_limit_seconds: int = Field(default=0, ge=0)
+    # Fault injection, for drills and tests: the worker waits `pause_seconds` at the named
+    # point (`load.copied`: rows COPYed, transaction open), e.g. to be killed there.
+    pause_at: str = ""
+    pause_seconds: float = Field(default=0.0, ge=0)
+
+    def time_limit(self, step: str, default: int) -> int:
+        """The time limit of `step` in seconds."""
+        value = int(getattr(self, f"{step}_time_limit_seconds", 0) or 0)
+        return value or default
+
+
+@lru_cache
+def import_settings() -> ImportSettings:
+    """The process's import settings, read once."""
+    return ImportSettings()
+
+
+def pause_point(name: str, announce: Callable[[], None] | None = None) -> None:
+    """Wait here if the settings say so (`IMPORT_PAUSE_AT=<name>`); `announce` first."""
+    settings = import_settings()
+    if settings.pause_at != name or settings.pause_seconds <= 0:
+        return
+    logger.warning("pausing %.1f s at %s (IMPORT_PAUSE_AT)", settings.pause_seconds, name)
+    if announce is not None:
+        announce()
+    time.sleep(settings.pause_seconds)
