@@ -4,9 +4,10 @@ with one clear sentence (`CliError`) instead of a traceback."""
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 import httpx
@@ -64,14 +65,44 @@ def forget_token() -> bool:
     return False
 
 
-def upload_files(path: Path) -> list[Path]:
-    """The files to upload for `path`: a .zip as it is, or a .shp with its sibling parts."""
+# The file types each import endpoint takes, by extension.
+EXTENSIONS = {
+    "shapefile": (".shp",),
+    "csv": (".csv", ".tsv", ".txt"),
+    "geojson": (".geojson", ".json", ".geojsonl", ".geojsons", ".ndjson", ".jsonl"),
+}
+KINDS = ("auto", "shapefile", "csv", "geojson")
+
+
+def detect_kind(path: Path) -> str:
+    """The import endpoint for `path`: by its extension, or by what a .zip holds."""
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = [PurePosixPath(name).suffix.lower() for name in archive.namelist()]
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise CliError(f"{path}: not a readable zip archive ({exc})") from None
+        for kind in ("shapefile", "csv", "geojson"):
+            if any(name in EXTENSIONS[kind] for name in names):
+                return kind
+        raise CliError(f"{path}: the zip holds no shapefile, CSV or GeoJSON file")
+    for kind, suffixes in EXTENSIONS.items():
+        if suffix in suffixes:
+            return kind
+    raise CliError(
+        f"{path}: cannot tell its format from the extension; give --type shapefile, csv or geojson"
+    )
+
+
+def upload_files(path: Path, kind: str = "shapefile") -> list[Path]:
+    """The files to upload: a .zip, a CSV or a GeoJSON as it is, or a .shp with its parts."""
     if not path.exists():
         raise CliError(f"no such file: {path}")
     if not path.is_file():
         raise CliError(f"not a file: {path}")
     suffix = path.suffix.lower()
-    if suffix == ".zip":
+    if suffix == ".zip" or kind != "shapefile":
         return [path]
     if suffix != ".shp":
         raise CliError(f"{path}: not a shapefile (give the .shp, or a .zip holding it)")

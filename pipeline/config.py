@@ -7,6 +7,7 @@ Kept in the pipeline package because only the workers read them; core's
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from functools import lru_cache
@@ -28,6 +29,10 @@ class ImportSettings(BaseSettings):
 
     # DuckDB's memory while staging; past it, the table and the sort spill to disk.
     stage_memory_limit: str = "512MB"
+    # A load of at least `load_parallel_min_rows` rows is built by this many connections
+    # side by side (0: one per CPU core of the worker).
+    load_parallelism: int = Field(default=0, ge=0)
+    load_parallel_min_rows: int = Field(default=250_000, ge=1)
     # Per-step time limits in seconds (0: core's `step_time_limit_seconds`).
     stage_time_limit_seconds: int = Field(default=0, ge=0)
     profile_time_limit_seconds: int = Field(default=0, ge=0)
@@ -36,6 +41,10 @@ class ImportSettings(BaseSettings):
     # point (`load.copied`: rows COPYed, transaction open), e.g. to be killed there.
     pause_at: str = ""
     pause_seconds: float = Field(default=0.0, ge=0)
+
+    def parallelism(self) -> int:
+        """How many chunks a large load is built in."""
+        return self.load_parallelism or max(1, min(os.cpu_count() or 1, 8))
 
     def time_limit(self, step: str, default: int) -> int:
         """The time limit of `step` in seconds."""

@@ -20,7 +20,13 @@ from core.settings import Settings
 from pipeline.config import import_settings
 from pipeline.runner import StepContext
 from pipeline.steps import load, profile, shapefile, stage
-from pipeline.steps.formats import InputFile, bytes_read, needs_transcoding, to_utf8
+from pipeline.steps.formats import (
+    InputFile,
+    bytes_read,
+    csv_records,
+    needs_transcoding,
+    to_utf8,
+)
 
 
 def staged_path(settings: Settings, task: Task) -> Path:
@@ -91,6 +97,14 @@ def stage_step(context: StepContext) -> None:
         # The user knows the file by its name, not by the server's upload folder.
         raise type(exc)(str(exc).replace(f"{source.path.parent}{os.sep}", "")) from exc
     context.timings.update(result.timings)
+    if source.format == "csv" and source.option("on_bad_rows") == "skip":
+        skipped = csv_records(source.path, source.option("delimiter")) - result.feature_count
+        if skipped > 0:
+            name = context.task.params.get("file_name") or source.path.name
+            context.warnings.append(
+                f"{skipped} bad row{'s' if skipped != 1 else ''} of {name} "
+                f"{'were' if skipped != 1 else 'was'} left out (on_bad_rows=skip)"
+            )
 
 
 def profile_step(context: StepContext) -> None:
@@ -131,6 +145,7 @@ def load_step(context: StepContext) -> None:
             phase=phase,
         )
 
+    tuning = import_settings()
     result = load.run(
         engine=context.engine,
         path=path,
@@ -141,9 +156,9 @@ def load_step(context: StepContext) -> None:
         attributes=attributes,
         source_id=params.get("source_id"),
         batch_size=settings.pipeline.batch_size,
-        statement_timeout=import_settings().time_limit(
-            "load", settings.pipeline.step_time_limit_seconds
-        ),
+        statement_timeout=tuning.time_limit("load", settings.pipeline.step_time_limit_seconds),
+        parallelism=tuning.parallelism(),
+        parallel_min_rows=tuning.load_parallel_min_rows,
         on_progress=report,
     )
     if result.already_loaded:

@@ -69,7 +69,8 @@ fn parse_bool(value: &str) -> Option<bool> {
     }
 }
 
-fn parse_iso_date(value: &str) -> Option<i32> {
+/// Days since the epoch of a "YYYY-MM-DD" date.
+pub fn parse_iso_date(value: &str) -> Option<i32> {
     if value.len() == 10 && value.as_bytes().get(4) == Some(&b'-') {
         parse_date(value.as_bytes())
     } else {

@@ -298,7 +298,6 @@ fn stream_geojson(
         source_crs,
         target_crs,
         batch_size,
-        infer_from_all: false,
     };
     let reader = py.detach(move || -> Result<_, Error> {
         let mut reader = GeoJsonReader::try_new(&path, options)?;
@@ -327,7 +326,6 @@ fn parse_geojson(
     let options = GeoJsonOptions {
         source_crs,
         target_crs,
-        infer_from_all: true,
         ..Default::default()
     };
     let (batches, schema) = py.detach(move || -> Result<_, Error> {

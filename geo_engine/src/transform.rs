@@ -146,38 +146,62 @@ fn transform_chunk(
 ) -> Result<(Vec<u8>, Vec<usize>)> {
     let mut out = Vec::with_capacity(rows.iter().map(|r| r.map_or(0, <[u8]>::len)).sum());
     let mut lens = Vec::with_capacity(rows.len());
+    let mut spans = Vec::with_capacity(rows.len());
+    for row in rows {
+        let start = out.len();
+        if let Some(bytes) = row {
+            out.extend_from_slice(bytes);
+        }
+        lens.push(out.len() - start);
+        spans.push(row.map(|_| (start, out.len())));
+    }
+    transform_wkb_in_place(&mut out, &spans, pool, first_row, &|row| {
+        format!("row {row}")
+    })?;
+    Ok((out, lens))
+}
+
+/// Checks the WKB of every row (`spans[i]`: row i's bytes in `values`, `None` for
+/// null) and, with a pool, reprojects its coordinates where they are. Rows are
+/// numbered from `first_row`; `name` says what a row is called in a CRS error.
+pub fn transform_wkb_in_place(
+    values: &mut [u8],
+    spans: &[Option<(usize, usize)>],
+    pool: Option<&TransformerPool>,
+    first_row: usize,
+    name: &dyn Fn(usize) -> String,
+) -> Result<()> {
     let mut refs: Vec<CoordRef> = Vec::new();
-    // (row, start of the row's WKB in out, first coordinate of the row in refs)
-    let mut row_starts = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
+    // (row, first coordinate of the row in refs)
+    let mut row_starts = Vec::with_capacity(spans.len());
+    for (i, span) in spans.iter().enumerate() {
         let row_number = first_row + i;
-        let Some(bytes) = row else {
-            lens.push(0);
+        let Some((start, end)) = *span else {
             continue;
         };
-        let base = out.len();
+        let bytes = values
+            .get(start..end)
+            .ok_or_else(|| Error::geometry(row_number, "WKB outside its buffer"))?;
         let first_ref = refs.len();
         wkb::coordinates(bytes, &mut refs)
             .map_err(|m| Error::geometry(row_number, format!("invalid WKB: {m}")))?;
         for r in refs.iter_mut().skip(first_ref) {
-            r.offset += base;
+            r.offset += start;
         }
-        out.extend_from_slice(bytes);
-        lens.push(bytes.len());
         row_starts.push((row_number, first_ref));
     }
     let Some(pool) = pool else {
-        return Ok((out, lens));
+        return Ok(());
     };
     let n = refs.len();
     let mut xs = Vec::with_capacity(n);
     let mut ys = Vec::with_capacity(n);
     let mut zs = Vec::with_capacity(n);
     for r in &refs {
-        xs.push(wkb::read_f64(&out, r.offset, r.little).unwrap_or(f64::NAN));
-        ys.push(wkb::read_f64(&out, r.offset + 8, r.little).unwrap_or(f64::NAN));
+        xs.push(wkb::read_f64(values, r.offset, r.little).unwrap_or(f64::NAN));
+        ys.push(wkb::read_f64(values, r.offset + 8, r.little).unwrap_or(f64::NAN));
         zs.push(if r.has_z {
-            wkb::read_f64(&out, r.offset + 16, r.little).unwrap_or(0.0)
+            wkb::read_f64(values, r.offset + 16, r.little).unwrap_or(0.0)
         } else {
             0.0
         });
@@ -189,16 +213,16 @@ fn transform_chunk(
             .partition_point(|&(_, first)| first <= at)
             .saturating_sub(1);
         let row = row_starts.get(slot).map_or(first_row, |&(row, _)| row);
-        return Err(failure(pool, &format!("row {row}"), &reason));
+        return Err(failure(pool, &name(row), &reason));
     }
     for (((r, x), y), z) in refs.iter().zip(xs).zip(ys).zip(zs) {
-        wkb::write_f64_at(&mut out, r.offset, r.little, x);
-        wkb::write_f64_at(&mut out, r.offset + 8, r.little, y);
+        wkb::write_f64_at(values, r.offset, r.little, x);
+        wkb::write_f64_at(values, r.offset + 8, r.little, y);
         if r.has_z {
-            wkb::write_f64_at(&mut out, r.offset + 16, r.little, z);
+            wkb::write_f64_at(values, r.offset + 16, r.little, z);
         }
     }
-    Ok((out, lens))
+    Ok(())
 }
 
 #[cfg(test)]

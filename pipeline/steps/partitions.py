@@ -27,6 +27,14 @@ core_geometry) so that concurrent loads queue instead of deadlocking, and holds 
 for milliseconds. The cost of a load depends on its own size, not on how many rows
 other sources hold.
 
+A large import is built in parallel instead (`load_chunks`): its rows are split into
+contiguous chunks, each COPYed, indexed and analysed by its own connection in its own
+transaction (FREEZE again), with a block of gids reserved up front so that each chunk
+holds one gid range. The source's partition is then itself partitioned BY RANGE (gid),
+the chunks attached to it in the swap's transaction. The chunks are committed tables
+before the swap, invisible through core_geometry; a failed or crashed load's chunks are
+dropped (by the load, or by `sweep` at the next load).
+
 Each partition has every index of the parent (partitioned indexes cascade): the
 `source_id` btree is redundant inside a single-source partition but keeps the
 contract's index; rows written by plain INSERTs (the REST API, Django) for a source
@@ -37,6 +45,7 @@ from __future__ import annotations
 
 import re
 
+import psycopg
 from psycopg import Connection, sql
 
 SCHEMA = "core_geometry_parts"
@@ -45,6 +54,7 @@ DEFAULT_PARTITION = f"{SCHEMA}.source_default"
 # The parent's columns (migration 0003), for a standalone table that can become a
 # partition. Spelled out instead of `LIKE core_geometry`, which would hold a lock on the
 # parent for the whole load and so block a concurrent re-import's DETACH behind it.
+_GID_DEFAULT = "nextval('public.core_geometry_gid_seq'::regclass)"
 _COLUMNS = """
     gid bigint NOT NULL DEFAULT nextval('public.core_geometry_gid_seq'::regclass),
     geom geometry(Geometry, 4326),
@@ -78,14 +88,149 @@ def qualified(name: str) -> sql.Composed:
     return sql.SQL("{}.{}").format(sql.Identifier(SCHEMA), sql.Identifier(name))
 
 
-def create_build_table(conn: Conn, *, name: str, source_id: int) -> None:
-    """A table with the parent's columns, holding only `source_id` rows, without indexes."""
-    check = sql.Identifier(f"{name}_source_check")
+def create_build_table(
+    conn: Conn, *, name: str, source_id: int, gids: tuple[int, int] | None = None
+) -> None:
+    """A table with the parent's columns, holding only `source_id` rows, without indexes.
+
+    With `gids` (a chunk's range, end excluded) the gids come from a sequence of the
+    table's own over that range, and the CHECK also proves the range to the chunk's
+    RANGE partition bound.
+    """
+    check = sql.SQL("source_id = {}").format(sql.Literal(int(source_id)))
+    columns = sql.SQL(_COLUMNS)
+    if gids is not None:
+        low, high = gids
+        sequence = qualified(f"{name}_gid")
+        conn.execute(
+            sql.SQL("CREATE SEQUENCE {} START {} MINVALUE {} MAXVALUE {} CACHE 1000").format(
+                sequence, sql.Literal(low), sql.Literal(low), sql.Literal(max(low, high - 1))
+            )
+        )
+        # `name` is made of [a-z0-9_] (build_name), safe inside the literal.
+        own = f"nextval('{SCHEMA}.{name}_gid'::regclass)"
+        columns = sql.SQL(_COLUMNS.replace(_GID_DEFAULT, own))
+        check = sql.SQL("{} AND gid >= {} AND gid < {}").format(
+            check, sql.Literal(low), sql.Literal(high)
+        )
     conn.execute(
-        sql.SQL("CREATE TABLE {} ({}, CONSTRAINT {} CHECK (source_id = {}))").format(
-            qualified(name), sql.SQL(_COLUMNS), check, sql.Literal(int(source_id))
+        sql.SQL("CREATE TABLE {} ({}, CONSTRAINT {} CHECK ({}))").format(
+            qualified(name), columns, sql.Identifier(f"{name}_source_check"), check
         )
     )
+
+
+def finish_chunk(conn: Conn, *, name: str) -> None:
+    """After a chunk's COPY: its gids default to the shared sequence again, its own goes."""
+    conn.execute(
+        sql.SQL("ALTER TABLE {} ALTER COLUMN gid SET DEFAULT {}").format(
+            qualified(name), sql.SQL(_GID_DEFAULT)
+        )
+    )
+    conn.execute(sql.SQL("DROP SEQUENCE {}").format(qualified(f"{name}_gid")))
+
+
+def create_chunked_table(conn: Conn, *, name: str, chunks: list[tuple[str, int, int]]) -> None:
+    """A table partitioned BY RANGE (gid), the chunks `(name, first gid, end)` attached."""
+    conn.execute(
+        sql.SQL("CREATE TABLE {} ({}) PARTITION BY RANGE (gid)").format(
+            qualified(name), sql.SQL(_COLUMNS)
+        )
+    )
+    for chunk, low, high in chunks:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+                qualified(name), qualified(chunk), sql.Literal(low), sql.Literal(high)
+            )
+        )
+
+
+def reserve_gids(conn: Conn, count: int, sequence: str = "public.core_geometry_gid_seq") -> int:
+    """Take `count` consecutive gids from the shared sequence at once; returns the first.
+
+    ALTER SEQUENCE blocks everyone's nextval until the transaction ends, so the block is
+    ours alone; the transaction lasts a millisecond. Commit right after. (A nextval
+    first: on a fresh sequence the first nextval answers the start value whatever the
+    increment, which would make the block overlap the next value.)
+    """
+    conn.execute(f"ALTER SEQUENCE {sequence} INCREMENT BY 1")  # takes the lock
+    first = conn.execute(f"SELECT nextval('{sequence}')").fetchone()
+    conn.execute(f"ALTER SEQUENCE {sequence} INCREMENT BY {int(count)}")
+    conn.execute(f"SELECT nextval('{sequence}')")  # skips past the block: first + count
+    conn.execute(f"ALTER SEQUENCE {sequence} INCREMENT BY 1")
+    assert first is not None
+    return int(str(first[0]))
+
+
+def drop_build(conn: Conn, *, name: str) -> None:
+    """Drop what a load named `name` built and left (chunks, their sequences); autocommit."""
+    rows = conn.execute(
+        """
+        SELECT c.relname, c.relkind FROM pg_class AS c
+        WHERE c.relnamespace = %s::regnamespace AND c.relkind IN ('r', 'p', 'S')
+          AND (c.relname = %s OR starts_with(c.relname, %s))
+        """,
+        (SCHEMA, name, f"{name}_"),
+    ).fetchall()
+    for relname, kind in sorted(rows, key=lambda row: str(row[1]) != "p"):
+        what = "SEQUENCE" if kind == "S" else "TABLE"
+        conn.execute(
+            sql.SQL("DROP {} IF EXISTS {} CASCADE").format(sql.SQL(what), qualified(str(relname)))
+        )
+
+
+def sweep(conn: Conn) -> list[str]:
+    """Drop what crashed loads left: `load_<sid>...` relations of no active task; autocommit."""
+    rows = conn.execute(
+        """
+        SELECT DISTINCT substring(c.relname FROM '^load_(src_[a-z0-9]+)')
+        FROM pg_class AS c
+        WHERE c.relnamespace = %s::regnamespace AND c.relkind IN ('r', 'p', 'S')
+          AND c.relname LIKE 'load\\_src\\_%%' AND NOT c.relispartition
+          AND NOT EXISTS (
+              SELECT FROM etl_task AS t
+              WHERE t.state IN ('queued', 'running')
+                AND t.params->>'sid' = substring(c.relname FROM '^load_(src_[a-z0-9]+)')
+          )
+        """,
+        (SCHEMA,),
+    ).fetchall()
+    swept = [str(row[0]) for row in rows if row[0]]
+    for sid in swept:
+        drop_build(conn, name=build_name(sid))
+    return swept + drop_orphan_partitions(conn)
+
+
+def drop_orphan_partitions(conn: Conn) -> list[str]:
+    """Detach and drop the (emptied) partitions of deleted sources; autocommit.
+
+    Deleting a source deletes its rows through the foreign key and leaves its partition
+    empty. DETACH needs a moment of ACCESS EXCLUSIVE on core_geometry: taken only if it
+    comes at once (lock_timeout), else left for the next load.
+    """
+    orphans = conn.execute(
+        """
+        SELECT c.oid::regclass::text FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
+        WHERE i.inhparent = %s::regclass AND c.relnamespace = %s::regnamespace
+          AND c.relname ~ '^source_[0-9]+$'
+          AND NOT EXISTS (SELECT FROM public.core_source AS s
+                          WHERE 'source_' || s.id = c.relname)
+        """,
+        (PARENT, SCHEMA),
+    ).fetchall()
+    dropped = []
+    for (table,) in orphans:
+        try:
+            with conn.transaction():
+                conn.execute("SET LOCAL lock_timeout = '200ms'")
+                conn.execute(sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(
+                    sql.SQL(PARENT), sql.SQL(str(table))
+                ))  # fmt: skip
+                conn.execute(sql.SQL("DROP TABLE {}").format(sql.SQL(str(table))))
+            dropped.append(str(table))
+        except psycopg.errors.LockNotAvailable:
+            continue
+    return dropped
 
 
 def copy_statement(name: str) -> sql.Composed:
@@ -136,6 +281,47 @@ def index_statements(conn: Conn, *, name: str) -> list[sql.Composed]:
             )
         )
     return statements
+
+
+def rename_build(conn: Conn, *, name: str, final: str) -> None:
+    """Give everything named after the build (`load_<sid>...`: tables, chunks, indexes,
+    constraints) the partition's name (`source_<id>...`)."""
+    relations = conn.execute(
+        """
+        SELECT c.relname, c.relkind FROM pg_class AS c
+        WHERE c.relnamespace = %s::regnamespace AND c.relkind IN ('r', 'p', 'i', 'I')
+          AND (c.relname = %s OR starts_with(c.relname, %s))
+        """,
+        (SCHEMA, name, f"{name}_"),
+    ).fetchall()
+    constraints = conn.execute(
+        """
+        SELECT k.conname, c.relname FROM pg_constraint AS k JOIN pg_class AS c ON c.oid = k.conrelid
+        WHERE c.relnamespace = %s::regnamespace AND starts_with(k.conname, %s)
+          AND (c.relname = %s OR starts_with(c.relname, %s))
+          AND k.contype = 'c'
+        """,
+        (SCHEMA, f"{name}_", name, f"{name}_"),
+    ).fetchall()
+    renamed = {str(table): final + str(table)[len(name) :] for table, kind in relations
+               if kind in ("r", "p")}  # fmt: skip
+    for constraint, table in constraints:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+                qualified(str(table)),
+                sql.Identifier(str(constraint)),
+                sql.Identifier(final + str(constraint)[len(name) :]),
+            )
+        )
+    for relation, kind in relations:
+        what = "INDEX" if kind in ("i", "I") else "TABLE"
+        conn.execute(
+            sql.SQL("ALTER {} {} RENAME TO {}").format(
+                sql.SQL(what),
+                qualified(str(relation)),
+                sql.Identifier(renamed.get(str(relation), final + str(relation)[len(name) :])),
+            )
+        )
 
 
 def analyze(conn: Conn, *, name: str) -> None:
@@ -189,30 +375,7 @@ def replace_partition(conn: Conn, *, name: str, source_id: int) -> int:
         (int(source_id),),
     ).rowcount
     final = partition_name(source_id)
-    conn.execute(
-        sql.SQL("ALTER TABLE {} RENAME TO {}").format(qualified(name), sql.Identifier(final))
-    )
-    # Its indexes and constraints are named after the build table: after the partition.
-    for kind, old_name in conn.execute(
-        """
-        SELECT 'INDEX', c.relname FROM pg_index AS i JOIN pg_class AS c ON c.oid = i.indexrelid
-        WHERE i.indrelid = %(table)s::regclass AND starts_with(c.relname, %(prefix)s)
-          AND NOT EXISTS (SELECT FROM pg_constraint AS k WHERE k.conindid = i.indexrelid)
-        UNION ALL
-        SELECT 'CONSTRAINT', conname FROM pg_constraint
-        WHERE conrelid = %(table)s::regclass AND starts_with(conname, %(prefix)s)
-        """,
-        {"table": f"{SCHEMA}.{final}", "prefix": f"{name}_"},
-    ).fetchall():
-        assert isinstance(old_name, str)
-        new_name = sql.Identifier(final + old_name[len(name) :])
-        if kind == "INDEX":
-            statement = sql.SQL("ALTER INDEX {} RENAME TO {}").format(qualified(old_name), new_name)
-        else:
-            statement = sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
-                qualified(final), sql.Identifier(old_name), new_name
-            )
-        conn.execute(statement)
+    rename_build(conn, name=name, final=final)
     conn.execute(
         sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
             sql.SQL(PARENT), qualified(final), sql.Literal(int(source_id))

@@ -83,6 +83,7 @@ def run(
     batch_size: int = 65_536,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     spill_dir: Path | None = None,
+    row_group_rows: int = ROW_GROUP_ROWS,
     on_progress: ProgressCallback | None = None,
 ) -> StageResult:
     """Stream `source` (a shapefile when given as a path) into the GeoParquet file `destination`.
@@ -125,7 +126,9 @@ def run(
                 rows, bounds, types = summary
                 geo = geo_metadata(crs=crs, geometry_types=types, bbox=bounds, covering=covering)
                 metadata = {**_reader_metadata(schema), "geo": json.dumps(geo)}
-                sql = _write_sql(relation, attributes, covering, bounds, partial, metadata)
+                sql = _write_sql(
+                    relation, attributes, covering, bounds, partial, metadata, row_group_rows
+                )
                 with _Ticker(con, rows, on_progress):
                     _guarded(feed, con, sql)
             finally:
@@ -325,6 +328,7 @@ def _write_sql(
     bounds: list[float] | None,
     destination: Path,
     metadata: dict[str, str],
+    row_group_rows: int = ROW_GROUP_ROWS,
 ) -> str:
     columns = [duck.quote(name) for name in attributes]
     box = (
@@ -346,7 +350,7 @@ def _write_sql(
     return f"""
         COPY (SELECT {select} FROM {relation} {f"ORDER BY {order}" if order else ""})
         TO {_literal(str(destination))}
-        (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS},
+        (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {int(row_group_rows)},
          KV_METADATA {{{kv}}})
     """
 

@@ -185,17 +185,81 @@ def test_geojson_crs_member_is_used(tmp_path: Path) -> None:
 
 
 def test_geojson_varying_properties(tmp_path: Path) -> None:
+    # The schema pass sees every feature: streaming one feature a batch still gets a
+    # property first seen late, and int widened to float, nested values as JSON text.
     path = tmp_path / "vary.geojsonl"
     lines = [
-        {"type": "Feature", "properties": {"a": 1}, "geometry": None},
+        {"type": "Feature", "properties": {"a": 1, "s": "x"}, "geometry": None},
         {"type": "Feature", "properties": {"a": 2.5, "b": {"nested": [1, 2]}}, "geometry": None},
+        {"type": "Feature", "properties": {"s": 3, "c": True, "d": "2024-01-31"}, "geometry": None},
     ]
     path.write_text("\n".join(json.dumps(f) for f in lines) + "\n")
-    with pytest.raises(pa.ArrowInvalid, match=r'feature 2: property "b"'):
-        stream(geo_engine.stream_geojson(path, batch_size=1))
+    streamed = stream(geo_engine.stream_geojson(path, batch_size=1))
+    assert streamed.column_names == ["a", "s", "b", "c", "d", "geometry"]
+    assert streamed.schema.field("a").type == pa.float64()
+    assert streamed["a"].to_pylist() == [1.0, 2.5, None]
+    assert streamed["s"].to_pylist() == ["x", None, "3"]
+    assert streamed["b"].to_pylist() == [None, '{"nested":[1,2]}', None]
+    assert streamed.schema.field("c").type == pa.bool_()
+    assert streamed["d"].to_pylist() == [None, None, dt.date(2024, 1, 31)]
     whole = geo_engine.parse_geojson(path)
-    assert whole.schema.field("a").type == pa.float64()
-    assert whole["b"].to_pylist() == [None, '{"nested":[1,2]}']
+    assert whole.equals(streamed.combine_chunks())
+
+
+def test_geojson_feature_ids(tmp_path: Path) -> None:
+    # GDAL makes integer ids the FID and string ids an "id" field; ours are an "id"
+    # column either way (typed like a property), "feature_id" when a property is
+    # called "id" (GDAL then drops the feature ids).
+    def write(name: str, ids: list[object], properties: list[dict[str, object]]) -> Path:
+        path = tmp_path / name
+        features = [
+            {"type": "Feature", "id": i, "properties": p, "geometry": None}
+            for i, p in zip(ids, properties, strict=True)
+        ]
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+        return path
+
+    numbers = write("numbers.geojson", [0, 10, 20], [{"a": i} for i in range(3)])
+    ours = stream(geo_engine.stream_geojson(numbers))
+    assert ours.column_names == ["id", "a", "geometry"]
+    assert ours.schema.field("id").type == pa.int64()
+    _, theirs = pyogrio.read_arrow(numbers, return_fids=True)
+    assert ours["id"].to_pylist() == pa.table(theirs)["OGC_FID"].to_pylist()
+
+    texts = write("texts.geojson", ["x0", "x1", "x2"], [{"a": i} for i in range(3)])
+    ours = stream(geo_engine.stream_geojson(texts))
+    _, theirs = pyogrio.read_arrow(texts)
+    assert ours["id"].to_pylist() == pa.table(theirs)["id"].to_pylist()
+
+    both = write("both.geojson", ["x0", 5, None], [{"id": i} for i in range(3)])
+    ours = stream(geo_engine.stream_geojson(both))
+    assert ours.column_names == ["feature_id", "id", "geometry"]
+    assert ours["feature_id"].to_pylist() == ["x0", "5", None]
+    _, theirs = pyogrio.read_arrow(both)
+    assert ours["id"].to_pylist() == pa.table(theirs)["id"].to_pylist()
+
+
+def test_geojson_crs_member_after_the_features(tmp_path: Path) -> None:
+    path = tmp_path / "late.geojson"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {},
+                        "geometry": {"type": "Point", "coordinates": [530000, 180000]},
+                    }
+                ],
+                "crs": {"type": "name", "properties": {"name": "EPSG:27700"}},
+            }
+        )
+    )
+    ours = stream(geo_engine.stream_geojson(path))
+    assert ours.schema.metadata[b"geo_engine:crs_source"] == b"member"
+    expected = reproject(np.array([Point(530000, 180000)], dtype=object), "EPSG:27700")
+    assert_geometries_equal(geometries(ours), expected)
 
 
 def test_geojson_errors(tmp_path: Path) -> None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import stat
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from pipeline import client
+from pipeline import client, follow
+from pipeline import inspect as inspecting
 from tests.conftest import free_port
 from tests.pipeline.conftest import maps, one_line_error
 
@@ -93,3 +95,38 @@ def test_a_shapefile_is_uploaded_with_its_siblings(tmp_path: Path) -> None:
     assert sorted(f.name for f in files) == ["roads.SHX", "roads.dbf", "roads.prj", "roads.shp"]
     with pytest.raises(client.CliError, match="not a shapefile"):
         client.upload_files(tmp_path / "roads.txt")
+
+
+def test_the_import_endpoint_is_chosen_by_extension_or_by_what_a_zip_holds(
+    tmp_path: Path,
+) -> None:
+    for name, kind in [("a.SHP", "shapefile"), ("b.csv", "csv"), ("c.tsv", "csv"),
+                       ("d.geojson", "geojson"), ("e.ndjson", "geojson")]:  # fmt: skip
+        assert client.detect_kind(tmp_path / name) == kind
+    with zipfile.ZipFile(tmp_path / "roads.zip", "w") as archive:
+        archive.writestr("export/roads.shp", b"x")
+        archive.writestr("export/readme.csv", b"x")
+    with zipfile.ZipFile(tmp_path / "table.zip", "w") as archive:
+        archive.writestr("table.csv", b"x")
+    assert client.detect_kind(tmp_path / "roads.zip") == "shapefile"
+    assert client.detect_kind(tmp_path / "table.zip") == "csv"
+    with pytest.raises(client.CliError, match="--type"):
+        client.detect_kind(tmp_path / "notes.md")
+    assert client.upload_files(tmp_path / "table.zip", "csv") == [tmp_path / "table.zip"]
+
+
+def test_progress_gives_rates_and_time_left() -> None:
+    assert follow.rate_and_eta({"rows_done": 500, "rows_total": 2000, "elapsed": 5.0}) == (
+        100.0,
+        15.0,
+    )
+    by_bytes = {"rows_done": 300, "bytes_done": 25, "bytes_total": 100, "elapsed": 3.0}
+    assert follow.rate_and_eta(by_bytes) == (100.0, 9.0)
+    assert follow.rate_and_eta({"rows_done": 0, "elapsed": 1.0}) == (None, None)
+    running = {"state": "running", "step": "load", "progress": {"phase": "index 2/4"}}
+    assert follow.label(running) == "load: index 2/4"
+
+
+def test_the_inspect_shell_splits_statements() -> None:
+    lines = ["SELECT 1;", "SELECT", "  2", "", "SELECT 3; ", ".quit", "SELECT 4;"]
+    assert list(inspecting.statements(lines)) == ["SELECT 1", "SELECT\n  2", "SELECT 3"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 import uuid
 import zipfile
 from pathlib import Path
@@ -16,7 +17,13 @@ import pyogrio
 import pytest
 
 from tests.conftest import Stack
-from tests.pipeline.conftest import assert_same_features, features_of, maps, one_line_error
+from tests.pipeline.conftest import (
+    MAPS,
+    assert_same_features,
+    features_of,
+    maps,
+    one_line_error,
+)
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -142,3 +149,43 @@ def test_the_cli_refuses_a_bad_token_and_bad_credentials(
 
     wrong = maps("login", "--email", "nobody@example.com", "--password", "nope", env=cli_env)
     assert one_line_error(wrong) == "error: login failed: wrong email or password"
+
+
+def test_tasks_sources_and_inspect_show_what_was_imported(
+    cli_env: dict[str, str], user_token: str, points_shp: Path
+) -> None:
+    imported = maps("import", str(points_shp), "--name", "shown", "--wait", "--json", env=cli_env)
+    assert imported.returncode == 0, imported.stderr
+    task = json.loads(imported.stdout)
+    sid = task["result"]["sid"]
+
+    listed = maps("tasks", env=cli_env)
+    assert listed.returncode == 0, listed.stderr
+    assert task["id"] in listed.stdout and "succeeded" in listed.stdout
+    page = json.loads(maps("tasks", "--json", "--page-size", "1", env=cli_env).stdout)
+    assert page["count"] >= 1 and len(page["results"]) == 1 and page["results"][0]["id"]
+
+    sources = maps("sources", "--search", "shown", env=cli_env)
+    assert sources.returncode == 0, sources.stderr
+    assert sid in sources.stdout and "shown" in sources.stdout
+
+    counted = maps(
+        "inspect", sid, "--sql", "SELECT count(*) AS n, min(id) AS low FROM source", env=cli_env
+    )
+    assert counted.returncode == 0, counted.stderr
+    cells = [line.replace("│", " ").split() for line in counted.stdout.splitlines()]
+    assert [row for row in cells if row][-2:] == [["8", "1"], ["1", "row(s)"]]
+    shell = subprocess.run(
+        [MAPS, "inspect", str(task["result"]["source_id"])],
+        input="SELECT name\nFROM source WHERE id = 2;\nSELECT nonsense FROM source;\n.quit\n",
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert "Oslo" in shell.stdout
+    assert "nonsense" in shell.stderr  # an error in the shell is reported, the shell goes on
+    missing = maps("inspect", "src_nosuchsource", env=cli_env)
+    assert "no source with the sid" in one_line_error(missing)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +28,10 @@ import shapely
 from sqlalchemy import Engine
 
 from core.settings import REPO_ROOT
-from pipeline.steps import load, profile, stage
+from pipeline.steps import load, partitions, profile, stage
 from pipeline.tasks import new_sid
 from tests.conftest import Stack, _wait_healthy, free_port
-from tests.pipeline.conftest import Account, write_shapefile
+from tests.pipeline.conftest import Account, assert_same_features, features_of, write_shapefile
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 BIN = Path(sys.executable).parent
@@ -291,3 +292,172 @@ def test_deleting_a_source_removes_its_rows(engine: Engine, db: Conn, tmp_path: 
         "SELECT count(*) FROM core_geometry WHERE source_id = %s", (loaded.source_id,)
     ).fetchone()
     assert left == (0,)
+    # Its emptied partition goes at the next load (which needs a moment's lock for it).
+    load.run(
+        engine=engine,
+        path=staged,
+        sid=new_sid(),
+        name="next",
+        source_type="shapefile",
+        attributes={},
+    )
+    gone = db.execute(
+        "SELECT to_regclass(%s)", (f"core_geometry_parts.source_{loaded.source_id}",)
+    ).fetchone()
+    assert gone == (None,)
+
+
+def test_loads_running_at_the_same_time_all_commit(
+    engine: Engine, db: Conn, tmp_path: Path
+) -> None:
+    staged = [
+        _staged(_many_points(tmp_path / f"c{index}", 300 + index), tmp_path / f"s{index}")
+        for index in range(4)
+    ]
+
+    def one(path: Path) -> load.LoadResult:
+        return load.run(
+            engine=engine,
+            path=path,
+            sid=new_sid(),
+            name="together",
+            source_type="shapefile",
+            attributes={},
+        )
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, staged))
+
+    assert sorted(r.feature_count for r in results) == [300, 301, 302, 303]
+    for result in results:
+        count = db.execute(
+            "SELECT count(*) FROM core_geometry WHERE source_id = %s", (result.source_id,)
+        ).fetchone()
+        assert count == (result.feature_count,)
+
+
+def _partition_layout(db: Conn, source_id: int) -> list[tuple[str, str]]:
+    """(name, bound) of the source's partition's own partitions (chunks), if it has any."""
+    rows = db.execute(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i"
+        " JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = %s::regclass ORDER BY 1",
+        (f"core_geometry_parts.source_{source_id}",),
+    ).fetchall()
+    return [(str(name), str(bound)) for name, bound in rows]
+
+
+def _leftover_sequences(db: Conn) -> list[str]:
+    rows = db.execute(
+        "SELECT relname FROM pg_class WHERE relnamespace = 'core_geometry_parts'::regnamespace"
+        " AND relkind = 'S'"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _load_in_chunks(engine: Engine, staged: Path, **kwargs: Any) -> load.LoadResult:
+    options: dict[str, Any] = {
+        "sid": new_sid(),
+        "name": "chunked",
+        "source_type": "shapefile",
+        "attributes": profile.run(path=staged).attributes,
+        "parallelism": 3,
+        "parallel_min_rows": 1,
+    }
+    return load.run(engine=engine, path=staged, **(options | kwargs))
+
+
+def test_a_large_load_is_built_in_parallel_chunks_with_the_same_result(
+    engine: Engine, db: Conn, tmp_path: Path
+) -> None:
+    shp = _many_points(tmp_path / "big", 10_000)
+    staged = stage.run(source=shp, destination=tmp_path / "big.parquet", row_group_rows=2048).path
+    seen: list[str] = []
+
+    result = _load_in_chunks(engine, staged, on_progress=lambda phase, *_: seen.append(phase))
+
+    assert (result.feature_count, result.already_loaded) == (10_000, False)
+    assert {"copy", "index", "analyze", "attach"} <= set(result.timings)
+    chunks = _partition_layout(db, result.source_id)
+    assert [name for name, _ in chunks] == [f"source_{result.source_id}_{k}" for k in range(3)]
+    assert all(bound.startswith("FOR VALUES FROM") for _, bound in chunks)
+    expected = gpd.read_file(shp)
+    assert_same_features(features_of(db, result.source_id), expected)
+    gids = db.execute(
+        "SELECT count(DISTINCT gid), max(gid) - min(gid) FROM core_geometry WHERE source_id = %s",
+        (result.source_id,),
+    ).fetchone()
+    assert gids == (10_000, 9_999)  # one block of gids, reserved at once
+    low = db.execute(
+        "SELECT min(gid) FROM core_geometry WHERE source_id = %s", (result.source_id,)
+    ).fetchone()
+    assert low is not None and low[0] > 0
+    assert "copy" in seen and seen[-1] == "done"
+    assert _leftover_build_tables(db) == [] and _leftover_sequences(db) == []
+
+    # A re-import (small: one transaction) replaces the chunked partition whole.
+    again = load.run(
+        engine=engine,
+        path=_staged(_many_points(tmp_path / "small", 40), tmp_path),
+        sid=new_sid(),
+        name=None,
+        source_type="shapefile",
+        attributes={},
+        source_id=result.source_id,
+    )
+    assert again.replaced and _partition_layout(db, result.source_id) == []
+    count = db.execute(
+        "SELECT count(*) FROM core_geometry WHERE source_id = %s", (result.source_id,)
+    ).fetchone()
+    assert count == (40,)
+
+
+def test_a_failed_parallel_load_drops_its_chunks_and_a_crashed_ones_are_swept(
+    engine: Engine, db: Conn, tmp_path: Path
+) -> None:
+    staged = stage.run(
+        source=_many_points(tmp_path / "doomed", 6000),
+        destination=tmp_path / "doomed.parquet",
+        row_group_rows=2048,
+    ).path
+    sid = new_sid()
+
+    def fail_at_attach(phase: str, *_: int) -> None:
+        if phase == "attach":
+            raise RuntimeError("the worker was stopped")
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        _load_in_chunks(engine, staged, sid=sid, on_progress=fail_at_attach)
+
+    assert _leftover_build_tables(db) == [] and _leftover_sequences(db) == []
+    assert db.execute("SELECT count(*) FROM core_source WHERE sid = %s", (sid,)).fetchone() == (0,)
+    # What a killed worker would leave: a committed chunk of a task no longer running.
+    db.execute(
+        "CREATE TABLE core_geometry_parts.load_src_crashed0000_0 (gid bigint);"
+        " CREATE SEQUENCE core_geometry_parts.load_src_crashed0000_0_gid"
+    )
+    result = _load_in_chunks(engine, staged, sid=sid)
+    assert result.feature_count == 6000
+    assert _leftover_build_tables(db) == [] and _leftover_sequences(db) == []
+
+
+def test_a_reserved_block_of_gids_is_nobody_elses(engine: Engine, db: Conn) -> None:
+    db.execute("DROP SEQUENCE IF EXISTS public.test_fresh_gid_seq")
+    db.execute("CREATE SEQUENCE public.test_fresh_gid_seq")  # never used: starts at 1
+    try:
+        with engine.connect() as conn, conn.begin():
+            raw = conn.connection.driver_connection
+            assert isinstance(raw, psycopg.Connection)
+            first = partitions.reserve_gids(raw, 500, "public.test_fresh_gid_seq")
+            second = partitions.reserve_gids(raw, 10, "public.test_fresh_gid_seq")
+        after = db.execute("SELECT nextval('public.test_fresh_gid_seq')").fetchone()
+        increment = db.execute(
+            "SELECT increment_by FROM pg_sequences WHERE sequencename = 'test_fresh_gid_seq'"
+        ).fetchone()
+    finally:
+        db.execute("DROP SEQUENCE public.test_fresh_gid_seq")
+
+    assert first == 1
+    assert second >= first + 500
+    assert after is not None and after[0] >= second + 10
+    assert increment == (1,)

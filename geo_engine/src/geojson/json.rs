@@ -21,7 +21,7 @@ pub enum Value<'a> {
     Float(f64, &'a str),
     Str(Cow<'a, str>),
     /// An object or array: its JSON text.
-    Nested(&'a [u8]),
+    Nested(&'a str),
 }
 
 /// What kind of value is next, decided from its first byte.
@@ -35,14 +35,43 @@ pub enum Kind {
 }
 
 /// A cursor over JSON text.
+#[derive(Clone)]
 pub struct Json<'a> {
+    text: &'a str,
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Json<'a> {
-    pub fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, pos: 0 }
+    pub fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+        }
+    }
+
+    /// The text from `start` to the cursor (every position the cursor stops at is
+    /// on a character boundary).
+    fn since(&self, start: usize) -> &'a str {
+        self.text.get(start..self.pos).unwrap_or_default()
+    }
+
+    /// Moves the cursor to the next '"' or '\\' (or the end), checking that the
+    /// string bytes passed over hold no control characters.
+    #[inline]
+    fn skip_plain_chars(&mut self) -> JsonResult<()> {
+        // Strings are mostly short: a plain loop beats a vectorised search here.
+        let rest = self.bytes.get(self.pos..).unwrap_or_default();
+        let run = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .unwrap_or(rest.len());
+        self.pos += run;
+        if self.bytes.get(self.pos).is_some_and(|&b| b < 0x20) {
+            return Err(self.error("a control character in a string"));
+        }
+        Ok(())
     }
 
     /// The byte offset of the cursor.
@@ -51,7 +80,7 @@ impl<'a> Json<'a> {
     }
 
     pub fn error(&self, what: &str) -> String {
-        format!("invalid JSON at byte {}: {what}", self.pos)
+        format!("invalid JSON at byte {} of the feature: {what}", self.pos)
     }
 
     #[inline]
@@ -153,39 +182,31 @@ impl<'a> Json<'a> {
         self.eat(b'"', "expected a string")?;
         let start = self.pos;
         // The common case: no escapes, borrowed.
-        loop {
-            match self.bytes.get(self.pos) {
-                Some(b'"') => {
-                    let raw = self.bytes.get(start..self.pos).unwrap_or_default();
-                    self.pos += 1;
-                    return utf8(raw)
-                        .map(Cow::Borrowed)
-                        .ok_or_else(|| self.error("a string is not valid UTF-8"));
-                }
-                Some(b'\\') => break,
-                Some(&b) if b < 0x20 => return Err(self.error("a control character in a string")),
-                Some(_) => self.pos += 1,
-                None => return Err(self.error("unterminated string")),
+        self.skip_plain_chars()?;
+        match self.bytes.get(self.pos) {
+            Some(b'"') => {
+                let text = self.since(start);
+                self.pos += 1;
+                return Ok(Cow::Borrowed(text));
             }
+            Some(_) => {}
+            None => return Err(self.error("unterminated string")),
         }
-        let mut out = Vec::with_capacity(self.pos - start + 16);
-        out.extend_from_slice(self.bytes.get(start..self.pos).unwrap_or_default());
+        let mut out = String::with_capacity(self.pos - start + 16);
+        out.push_str(self.since(start));
         loop {
             match self.bytes.get(self.pos) {
                 Some(b'"') => {
                     self.pos += 1;
-                    return String::from_utf8(out)
-                        .map(Cow::Owned)
-                        .map_err(|_| self.error("a string is not valid UTF-8"));
+                    return Ok(Cow::Owned(out));
                 }
-                Some(b'\\') => {
+                Some(_) => {
+                    // A backslash.
                     self.pos += 1;
                     self.escape(&mut out)?;
-                }
-                Some(&b) if b < 0x20 => return Err(self.error("a control character in a string")),
-                Some(&b) => {
-                    out.push(b);
-                    self.pos += 1;
+                    let run = self.pos;
+                    self.skip_plain_chars()?;
+                    out.push_str(self.since(run));
                 }
                 None => return Err(self.error("unterminated string")),
             }
@@ -208,21 +229,21 @@ impl<'a> Json<'a> {
         Ok(value)
     }
 
-    /// One escape (after its backslash), appended as UTF-8.
-    fn escape(&mut self, out: &mut Vec<u8>) -> JsonResult<()> {
+    /// One escape (after its backslash), appended.
+    fn escape(&mut self, out: &mut String) -> JsonResult<()> {
         let Some(&code) = self.bytes.get(self.pos) else {
             return Err(self.error("unterminated string"));
         };
         self.pos += 1;
         let simple = match code {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'/' => b'/',
-            b'b' => 0x08,
-            b'f' => 0x0C,
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b't' => b'\t',
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
             b'u' => {
                 let first = self.hex4()?;
                 let scalar = if (0xD800..0xDC00).contains(&first) {
@@ -240,8 +261,7 @@ impl<'a> Json<'a> {
                 };
                 let c = char::from_u32(scalar)
                     .ok_or_else(|| self.error("a lone surrogate in a \\u escape"))?;
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                out.push(c);
                 return Ok(());
             }
             _ => return Err(self.error("an unknown escape")),
@@ -250,16 +270,17 @@ impl<'a> Json<'a> {
         Ok(())
     }
 
-    /// Skips a string (checked), returning whether it had escapes and its raw bytes
+    /// Skips a string (checked), returning whether it had escapes and its raw text
     /// (between the quotes).
-    fn skip_string(&mut self) -> JsonResult<(&'a [u8], bool)> {
+    fn skip_string(&mut self) -> JsonResult<(&'a str, bool)> {
         self.eat(b'"', "expected a string")?;
         let start = self.pos;
         let mut escaped = false;
         loop {
+            self.skip_plain_chars()?;
             match self.bytes.get(self.pos) {
                 Some(b'"') => break,
-                Some(b'\\') => {
+                Some(_) => {
                     escaped = true;
                     self.pos += 1;
                     match self.bytes.get(self.pos) {
@@ -273,16 +294,11 @@ impl<'a> Json<'a> {
                         _ => return Err(self.error("an unknown escape")),
                     }
                 }
-                Some(&b) if b < 0x20 => return Err(self.error("a control character in a string")),
-                Some(_) => self.pos += 1,
                 None => return Err(self.error("unterminated string")),
             }
         }
-        let raw = self.bytes.get(start..self.pos).unwrap_or_default();
+        let raw = self.since(start);
         self.pos += 1;
-        if utf8(raw).is_none() {
-            return Err(self.error("a string is not valid UTF-8"));
-        }
         Ok((raw, escaped))
     }
 
@@ -326,12 +342,7 @@ impl<'a> Json<'a> {
                 return Err(self.error("a number without exponent digits"));
             }
         }
-        let text = self
-            .bytes
-            .get(start..self.pos)
-            .and_then(utf8)
-            .unwrap_or_default();
-        Ok((text, integer))
+        Ok((self.since(start), integer))
     }
 
     /// A number as f64; out-of-range numbers are errors.
@@ -381,9 +392,7 @@ impl<'a> Json<'a> {
             Kind::Object | Kind::Array => {
                 let start = self.pos;
                 self.skip(0)?;
-                Ok(Value::Nested(
-                    self.bytes.get(start..self.pos).unwrap_or_default(),
-                ))
+                Ok(Value::Nested(self.since(start)))
             }
             Kind::String => Ok(Value::Str(self.string()?)),
             Kind::Number => {
@@ -463,11 +472,11 @@ impl<'a> Json<'a> {
     }
 
     /// Skips one value and returns its text.
-    pub fn raw(&mut self) -> JsonResult<&'a [u8]> {
+    pub fn raw(&mut self) -> JsonResult<&'a str> {
         self.skip_ws();
         let start = self.pos;
         self.skip(0)?;
-        Ok(self.bytes.get(start..self.pos).unwrap_or_default())
+        Ok(self.since(start))
     }
 
     /// Skips the member name of the object being read (`next_key` without the key's
@@ -496,30 +505,21 @@ pub enum Shallow<'a> {
     Bool,
     Int,
     Float,
-    /// A string's raw bytes (escapes not decoded).
+    /// A string's raw text (escapes not decoded).
     Str {
-        raw: &'a [u8],
+        raw: &'a str,
         escaped: bool,
     },
     Nested,
 }
 
-fn utf8(bytes: &[u8]) -> Option<&str> {
-    // ASCII is the common case and checks fastest.
-    if bytes.is_ascii() {
-        std::str::from_utf8(bytes).ok()
-    } else {
-        std::str::from_utf8(bytes).ok()
-    }
-}
-
 /// Compact JSON text of a nested value (whitespace between tokens removed), for
 /// columns that keep nested values as text.
-pub fn compact(raw: &[u8]) -> String {
+pub fn compact(raw: &str) -> String {
     let mut out = Vec::with_capacity(raw.len());
     let mut in_string = false;
     let mut escaped = false;
-    for &b in raw {
+    for &b in raw.as_bytes() {
         if in_string {
             out.push(b);
             if escaped {
@@ -545,7 +545,7 @@ mod tests {
     use super::*;
 
     fn values(text: &str) -> JsonResult<Vec<Value<'_>>> {
-        let mut json = Json::new(text.as_bytes());
+        let mut json = Json::new(text);
         json.begin_array()?;
         let mut out = Vec::new();
         let mut first = true;
@@ -566,17 +566,17 @@ mod tests {
         assert_eq!(found[2], Value::Str(Cow::Owned("a\"bé😀".into())));
         assert_eq!(found[3], Value::Bool(true));
         assert_eq!(found[4], Value::Null);
-        assert_eq!(found[5], Value::Nested(br#"{"x": [1, {}]}"#));
+        assert_eq!(found[5], Value::Nested(r#"{"x": [1, {}]}"#));
         assert_eq!(
             found[6],
             Value::Float(12_345_678_901_234_567_890.0, "12345678901234567890")
         );
-        assert_eq!(compact(br#"{"x": [1, " a b "]}"#), r#"{"x":[1," a b "]}"#);
+        assert_eq!(compact(r#"{"x": [1, " a b "]}"#), r#"{"x":[1," a b "]}"#);
     }
 
     #[test]
     fn objects_in_order() {
-        let mut json = Json::new(br#"{"a": 1, "b\n": {"c": null}}"#);
+        let mut json = Json::new(r#"{"a": 1, "b\n": {"c": null}}"#);
         json.begin_object().unwrap();
         let mut first = true;
         let mut keys = Vec::new();
@@ -610,13 +610,14 @@ mod tests {
             assert!(values(text).is_err(), "{text}");
         }
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
-        assert!(Json::new(deep.as_bytes()).skip(0).is_err());
-        assert!(Json::new(b"[\"\xff\"]").skip(0).is_err());
+        assert!(Json::new(&deep).skip(0).is_err());
     }
 
     #[test]
     fn shallow_kinds() {
-        let mut json = Json::new(br#"[1, 1.5, "2024-01-31", "a\u0041", [1], false, null, 99999999999999999999]"#);
+        let mut json = Json::new(
+            r#"[1, 1.5, "2024-01-31", "a\u0041", [1], false, null, 99999999999999999999]"#,
+        );
         json.begin_array().unwrap();
         let mut first = true;
         let mut kinds = Vec::new();
@@ -628,14 +629,19 @@ mod tests {
         assert_eq!(
             kinds[2],
             Shallow::Str {
-                raw: b"2024-01-31",
+                raw: "2024-01-31",
                 escaped: false
             }
         );
         assert!(matches!(kinds[3], Shallow::Str { escaped: true, .. }));
         assert_eq!(
             kinds[4..],
-            [Shallow::Nested, Shallow::Bool, Shallow::Null, Shallow::Float]
+            [
+                Shallow::Nested,
+                Shallow::Bool,
+                Shallow::Null,
+                Shallow::Float
+            ]
         );
     }
 }

@@ -1,32 +1,38 @@
 //! GeoJSON (a FeatureCollection, newline-delimited features, or one feature) read as
-//! Arrow record batches: properties typed from the first batch (or from every
-//! feature, for a whole-file read), then `geometry` (WKB), reprojected from the
-//! `crs` member (2008 GeoJSON) or the given CRS.
+//! Arrow record batches. A first pass (`schema`) classifies every feature's id and
+//! properties, so the column types hold for the whole file and the 2008 `crs` member
+//! is known wherever it is; the second pass parses batches of features in parallel
+//! straight into typed columns and WKB (`feature`), reprojected from the `crs` member
+//! or the given CRS. Memory stays bounded by one batch of features.
 
 pub mod feature;
+pub mod json;
 pub mod scan;
+pub mod schema;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
-};
-use arrow_array::{ArrayRef, BinaryArray, RecordBatch, RecordBatchReader};
+use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch, RecordBatchReader};
+use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::crs::{Crs, TransformerPool};
-use crate::dbf::parse_date;
 use crate::error::{Error, Location, Result};
 use crate::shp::{geoarrow_metadata, GEOMETRY_COLUMN};
 use crate::text_source::TextSource;
 use crate::transform;
-use feature::Parsed;
-use scan::{Item, Scanner};
+use feature::{Builder, Problem, Rows};
+use scan::{FeatureBatch, Feeder, Filled};
+pub use schema::PropertyKind;
+use schema::{Inferred, Layout};
+
+/// Features parsed per rayon task.
+const CHUNK: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeoJsonOptions {
@@ -34,9 +40,6 @@ pub struct GeoJsonOptions {
     pub source_crs: Option<String>,
     pub target_crs: Option<String>,
     pub batch_size: usize,
-    /// Infer the property types from every feature (reads the whole file first)
-    /// instead of from the first batch.
-    pub infer_from_all: bool,
 }
 
 impl Default for GeoJsonOptions {
@@ -45,75 +48,17 @@ impl Default for GeoJsonOptions {
             source_crs: None,
             target_crs: Some("EPSG:4326".into()),
             batch_size: 65_536,
-            infer_from_all: false,
         }
     }
 }
 
-/// The Arrow type a property becomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PropertyKind {
-    Bool,
-    Int64,
-    Float64,
-    Date32,
-    /// Strings; numbers, booleans and nested values as their JSON text.
-    Utf8,
-}
-
-impl PropertyKind {
-    fn data_type(&self) -> DataType {
-        match self {
-            PropertyKind::Bool => DataType::Boolean,
-            PropertyKind::Int64 => DataType::Int64,
-            PropertyKind::Float64 => DataType::Float64,
-            PropertyKind::Date32 => DataType::Date32,
-            PropertyKind::Utf8 => DataType::Utf8,
-        }
-    }
-}
-
-#[derive(Default)]
-struct Seen {
-    bool: bool,
-    int: bool,
-    float: bool,
-    date: bool,
-    text: bool,
-    nested: bool,
-}
-
-impl Seen {
-    fn add(&mut self, value: &Value) {
-        match value {
-            Value::Null => {}
-            Value::Bool(_) => self.bool = true,
-            Value::Number(n) if n.is_i64() => self.int = true,
-            Value::Number(_) => self.float = true,
-            Value::String(s) if s.len() == 10 && parse_date(s.as_bytes()).is_some() => {
-                self.date = true
-            }
-            Value::String(_) => self.text = true,
-            Value::Array(_) | Value::Object(_) => self.nested = true,
-        }
-    }
-
-    fn kind(&self) -> PropertyKind {
-        let numbers = self.int || self.float;
-        let others = self.text || self.nested;
-        match (self.bool, numbers, self.date, others) {
-            (true, false, false, false) => PropertyKind::Bool,
-            (false, true, false, false) if self.float => PropertyKind::Float64,
-            (false, true, false, false) => PropertyKind::Int64,
-            (false, false, true, false) => PropertyKind::Date32,
-            _ => PropertyKind::Utf8,
-        }
-    }
-}
-
-fn crs_from_member(json: &[u8], context: &str) -> Result<Crs> {
+/// The CRS of a 2008 `crs` member; `None` for `"crs": null` (no CRS given).
+fn crs_from_member(json: &[u8], context: &str) -> Result<Option<Crs>> {
     let value: Value = serde_json::from_slice(json)
         .map_err(|err| Error::crs(context, format!("invalid crs member: {err}")))?;
+    if value.is_null() {
+        return Ok(None);
+    }
     let properties = value.get("properties");
     let definition = match value.get("type").and_then(Value::as_str) {
         Some("name") => properties
@@ -136,22 +81,52 @@ fn crs_from_member(json: &[u8], context: &str) -> Result<Crs> {
     })?;
     // GeoJSON coordinates are x/lon first whatever the CRS says; the transforms here
     // are normalised the same way.
-    Crs::parse(&definition, context)
+    Crs::parse(&definition, context).map(Some)
+}
+
+/// The source CRS from the crs members of the file (all must agree), if any.
+fn crs_from_members(members: &[Vec<u8>], path: &Path) -> Result<Option<Crs>> {
+    let context = format!("{} (crs member)", path.display());
+    let mut found: Option<Crs> = None;
+    for member in members {
+        let Some(crs) = crs_from_member(member, &context)? else {
+            continue;
+        };
+        match &found {
+            None => found = Some(crs),
+            Some(first) if !first.equivalent(&crs)? => {
+                return Err(Error::crs(
+                    context,
+                    format!(
+                        "the file's crs members disagree ({} and {}); pass source_crs",
+                        first.label(),
+                        crs.label()
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(found)
 }
 
 /// A streaming GeoJSON reader.
 pub struct GeoJsonReader {
+    feeder: Feeder<Box<dyn Read + Send + Sync>>,
+    parser: Parser,
+    /// The batch read ahead while the last one was parsed (or its error).
+    ahead: Option<Result<Filled>>,
+    spare: FeatureBatch,
+    done: bool,
+    feature_count: u64,
+}
+
+/// What turns feature texts into record batches.
+struct Parser {
     path: PathBuf,
-    scanner: Scanner<Box<dyn Read + Send + Sync>>,
-    next_number: u64,
-    pending: VecDeque<(u64, Parsed)>,
-    columns: Vec<(String, PropertyKind)>,
+    layout: Layout,
     schema: SchemaRef,
-    source: Crs,
-    source_fixed: bool,
     transform: Option<TransformerPool>,
-    batch_size: usize,
-    finished: bool,
 }
 
 impl GeoJsonReader {
@@ -160,71 +135,32 @@ impl GeoJsonReader {
         Self::from_source(TextSource::File(path.to_path_buf()), options)
     }
 
-    /// Opens a file or bytes in memory.
+    /// Opens a file or bytes in memory: runs the schema pass over all of it.
     pub fn from_source(source: TextSource, options: GeoJsonOptions) -> Result<Self> {
         if options.batch_size == 0 {
             return Err(Error::InvalidArgument(
                 "batch_size must be at least 1".into(),
             ));
         }
+        let inferred: Inferred = schema::infer(&source, options.batch_size)?;
         let path = source.path();
-        let file = source.open()?;
-        let (source, crs_source) = match &options.source_crs {
+        let (source_crs, crs_source) = match &options.source_crs {
             Some(definition) => (Crs::parse(definition, "source_crs")?, "argument"),
-            None => (Crs::wgs84()?, "default"),
+            None => match crs_from_members(&inferred.crs, path)? {
+                Some(crs) => (crs, "member"),
+                None => (Crs::wgs84()?, "default"),
+            },
         };
-        let mut reader = Self {
-            path: path.to_path_buf(),
-            scanner: Scanner::new(file),
-            next_number: 1,
-            pending: VecDeque::new(),
-            columns: Vec::new(),
-            schema: Arc::new(Schema::empty()),
-            source_fixed: options.source_crs.is_some(),
-            source,
-            transform: None,
-            batch_size: options.batch_size,
-            finished: false,
-        };
-        let window = if options.infer_from_all {
-            usize::MAX
-        } else {
-            options.batch_size
-        };
-        let crs_member = reader.fill(window)?;
-        let crs_source = if crs_member { "member" } else { crs_source };
-        // Property columns in the order they first appear.
-        let mut order: Vec<String> = Vec::new();
-        let mut seen: HashMap<String, Seen> = HashMap::new();
-        for (_, parsed) in &reader.pending {
-            for (key, value) in &parsed.properties {
-                let entry = seen.entry(key.clone()).or_insert_with(|| {
-                    order.push(key.clone());
-                    Seen::default()
-                });
-                entry.add(value);
-            }
-        }
-        reader.columns = order
-            .into_iter()
-            .map(|key| {
-                let kind = seen.get(&key).map_or(PropertyKind::Utf8, Seen::kind);
-                (key, kind)
-            })
-            .collect();
-        let crs = match &options.target_crs {
+        let (crs, transform) = match &options.target_crs {
             Some(target) => {
                 let target = Crs::parse(target, "target_crs")?;
-                reader.transform = TransformerPool::new(&reader.source, &target)?;
-                target
+                let pool = TransformerPool::new(&source_crs, &target)?;
+                (target, pool)
             }
-            None => reader.source.clone(),
+            None => (source_crs.clone(), None),
         };
-        let mut fields: Vec<Field> = reader
-            .columns
-            .iter()
-            .map(|(name, kind)| Field::new(name.clone(), kind.data_type(), true))
-            .collect();
+        let layout = inferred.layout();
+        let mut fields = layout.fields();
         fields.push(
             Field::new(GEOMETRY_COLUMN, DataType::Binary, true)
                 .with_metadata(geoarrow_metadata(&crs)),
@@ -233,169 +169,58 @@ impl GeoJsonReader {
             ("geo_engine:crs_source".to_string(), crs_source.to_string()),
             (
                 "geo_engine:source_crs".to_string(),
-                reader.source.label().to_string(),
+                source_crs.label().to_string(),
             ),
         ]);
-        reader.schema = Arc::new(Schema::new_with_metadata(fields, metadata));
-        Ok(reader)
+        let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
+        Ok(Self {
+            feeder: Feeder::new(source.open()?, path, options.batch_size),
+            parser: Parser {
+                path: path.to_path_buf(),
+                layout,
+                schema,
+                transform,
+            },
+            ahead: None,
+            spare: FeatureBatch::default(),
+            done: false,
+            feature_count: inferred.features,
+        })
     }
 
-    /// Reads and parses up to `count` more features into `pending`; true if a crs
-    /// member was taken as the source CRS.
-    fn fill(&mut self, count: usize) -> Result<bool> {
-        let mut raw: Vec<(u64, Vec<u8>)> = Vec::new();
-        let mut took_crs = false;
-        while raw.len() < count {
-            let item = self.scanner.next_item().map_err(|message| {
-                Error::format(Location::feature(&self.path, self.next_number), message)
-            })?;
-            match item {
-                None => {
-                    self.finished = true;
-                    break;
-                }
-                Some(Item::Feature(json)) => {
-                    raw.push((self.next_number, json));
-                    self.next_number += 1;
-                }
-                Some(Item::Crs { json, .. }) => {
-                    let context = format!("{} (crs member)", self.path.display());
-                    let crs = crs_from_member(&json, &context)?;
-                    if self.source_fixed {
-                        continue;
-                    }
-                    if self.schema.fields().is_empty() {
-                        // Still opening: nothing was emitted, the member decides.
-                        self.source = crs;
-                        took_crs = true;
-                    } else if !crs.equivalent(&self.source)? {
-                        return Err(Error::crs(
-                            context,
-                            format!(
-                                "the crs member ({}) comes after features already read as {}; pass source_crs",
-                                crs.label(),
-                                self.source.label()
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        let parsed: Vec<Result<(u64, Parsed)>> = raw
-            .into_par_iter()
-            .map(|(number, json)| {
-                feature::parse(&json)
-                    .map(|p| (number, p))
-                    .map_err(|message| {
-                        Error::format(Location::feature(&self.path, number), message)
-                    })
-            })
-            .collect();
-        for item in parsed {
-            self.pending.push_back(item?);
-        }
-        Ok(took_crs)
+    /// How many features the file holds (counted by the schema pass).
+    pub fn feature_count(&self) -> u64 {
+        self.feature_count
     }
 
+    /// The next batch; the one after it is scanned while this one is parsed.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        if self.pending.len() < self.batch_size && !self.finished {
-            self.fill(self.batch_size - self.pending.len())?;
-        }
-        if self.pending.is_empty() {
+        if self.done {
             return Ok(None);
         }
-        let take = self.batch_size.min(self.pending.len());
-        let features: Vec<(u64, Parsed)> = self.pending.drain(..take).collect();
-        self.build(&features).map(Some)
-    }
-
-    fn build(&self, features: &[(u64, Parsed)]) -> Result<RecordBatch> {
-        // Properties that are not columns cannot be added mid-stream.
-        for (number, parsed) in features {
-            if let Some(key) = parsed
-                .properties
-                .keys()
-                .find(|k| !self.columns.iter().any(|(c, _)| c == *k))
-            {
-                return Err(Error::format(
-                    Location::feature(&self.path, *number),
-                    format!(
-                        "property {key:?} did not appear in the features the types were inferred from; \
-                         read the file with parse_geojson, or with a larger batch_size"
-                    ),
-                ));
-            }
-        }
-        let (geometry, columns) = rayon::join(
-            || -> Result<ArrayRef> {
-                let wkb = BinaryArray::from_iter(features.iter().map(|(_, p)| p.wkb.as_deref()));
-                Ok(Arc::new(transform::transform_wkb_array(
-                    &wkb,
-                    self.transform.as_ref(),
-                )?))
-            },
-            || {
-                self.columns
-                    .par_iter()
-                    .map(|(key, kind)| self.build_column(key, *kind, features))
-                    .collect::<Result<Vec<ArrayRef>>>()
-            },
-        );
-        let mut columns = columns?;
-        columns.push(geometry?);
-        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
-    }
-
-    fn build_column(
-        &self,
-        key: &str,
-        kind: PropertyKind,
-        features: &[(u64, Parsed)],
-    ) -> Result<ArrayRef> {
-        let n = features.len();
-        let values = features
-            .iter()
-            .map(|(number, p)| (*number, p.properties.get(key).filter(|v| !v.is_null())));
-        let misfit = |number: u64, value: &Value| {
-            Error::format(
-                Location::feature(&self.path, number),
-                format!("property {key:?}: {value} does not fit the column's type {kind:?}"),
-            )
+        let current = match self.ahead.take() {
+            Some(filled) => filled,
+            None => self.feeder.next(std::mem::take(&mut self.spare)),
         };
-        macro_rules! typed {
-            ($builder:expr, $convert:expr) => {{
-                let mut builder = $builder;
-                for (number, value) in values {
-                    match value {
-                        None => builder.append_null(),
-                        Some(v) => {
-                            builder.append_value($convert(v).ok_or_else(|| misfit(number, v))?)
-                        }
-                    }
-                }
-                Arc::new(builder.finish()) as ArrayRef
-            }};
+        let current = current.inspect_err(|_| self.done = true)?;
+        if current.batch.is_empty() {
+            self.done = true;
+            return Ok(None);
         }
-        Ok(match kind {
-            PropertyKind::Bool => typed!(BooleanBuilder::with_capacity(n), Value::as_bool),
-            PropertyKind::Int64 => typed!(Int64Builder::with_capacity(n), Value::as_i64),
-            PropertyKind::Float64 => typed!(Float64Builder::with_capacity(n), Value::as_f64),
-            PropertyKind::Date32 => typed!(Date32Builder::with_capacity(n), |v: &Value| v
-                .as_str()
-                .filter(|s| s.len() == 10)
-                .and_then(|s| parse_date(s.as_bytes()))),
-            PropertyKind::Utf8 => {
-                let mut builder = StringBuilder::with_capacity(n, n * 8);
-                for (_, value) in values {
-                    match value {
-                        None => builder.append_null(),
-                        Some(Value::String(s)) => builder.append_value(s),
-                        Some(other) => builder.append_value(other.to_string()),
-                    }
-                }
-                Arc::new(builder.finish()) as ArrayRef
-            }
-        })
+        let Self {
+            feeder,
+            parser,
+            spare,
+            ..
+        } = self;
+        let fetch = !feeder.exhausted();
+        let (ahead, batch) = rayon::join(
+            || fetch.then(|| feeder.next(std::mem::take(spare))),
+            || parser.parse(&current),
+        );
+        self.ahead = ahead;
+        self.spare = current.batch;
+        batch.inspect_err(|_| self.done = true).map(Some)
     }
 
     /// Reads every remaining batch.
@@ -405,6 +230,121 @@ impl GeoJsonReader {
             batches.push(batch);
         }
         Ok(batches)
+    }
+}
+
+impl Parser {
+    fn parse(&self, filled: &Filled) -> Result<RecordBatch> {
+        let text = filled
+            .batch
+            .utf8()
+            .map_err(|i| schema::not_utf8(&self.path, filled.first_number + i as u64))?;
+        let parts = filled
+            .batch
+            .spans
+            .par_chunks(CHUNK)
+            .enumerate()
+            .map(|(chunk, spans)| {
+                self.parse_chunk(text, spans, filled.first_number + (chunk * CHUNK) as u64)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.assemble(parts)
+    }
+
+    /// Parses features into columns (the attribute arrays and the geometry).
+    fn parse_chunk(
+        &self,
+        text: &str,
+        spans: &[(usize, usize)],
+        first_number: u64,
+    ) -> Result<(Vec<ArrayRef>, BinaryArray)> {
+        let path = self.path.as_path();
+        let mut rows = Rows::new(&self.layout, spans.len());
+        let mut scratch = Vec::with_capacity(self.layout.len());
+        for (i, &(start, end)) in spans.iter().enumerate() {
+            let number = first_number + i as u64;
+            let text = text.get(start..end).unwrap_or_default();
+            rows.add(text, &mut scratch).map_err(|problem| {
+                let location = Location::feature(path, number);
+                match problem {
+                    Problem::Invalid(message) => Error::format(location, message),
+                    Problem::Misfit { column, value } => Error::format(
+                        location,
+                        format!(
+                            "{} {value} does not fit the column's type {:?} (did the file change while being read?)",
+                            self.layout.name(column),
+                            self.layout.kind(column)
+                        ),
+                    ),
+                }
+            })?;
+        }
+        let columns = rows.builders.iter_mut().map(Builder::finish).collect();
+        let Rows {
+            mut wkb,
+            wkb_ends,
+            valid,
+            ..
+        } = rows;
+        if let Some(pool) = &self.transform {
+            let mut start = 0;
+            let spans: Vec<Option<(usize, usize)>> = wkb_ends
+                .iter()
+                .zip(&valid)
+                .map(|(&end, &ok)| {
+                    let span = ok.then_some((start, end));
+                    start = end;
+                    span
+                })
+                .collect();
+            transform::transform_wkb_in_place(
+                &mut wkb,
+                &spans,
+                Some(pool),
+                usize::try_from(first_number).unwrap_or(usize::MAX),
+                &|number| Location::feature(path, number as u64).to_string(),
+            )?;
+        }
+        let mut offsets = Vec::with_capacity(wkb_ends.len() + 1);
+        offsets.push(0i32);
+        for end in wkb_ends {
+            offsets.push(i32::try_from(end).map_err(|_| {
+                Error::format(
+                    Location::feature(path, first_number),
+                    "more than 2 GiB of geometry in one chunk",
+                )
+            })?);
+        }
+        let nulls = (!valid.iter().all(|&v| v)).then(|| NullBuffer::from(valid));
+        let geometry = BinaryArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            Buffer::from_vec(wkb),
+            nulls,
+        )?;
+        Ok((columns, geometry))
+    }
+
+    /// One record batch from the chunks' columns.
+    fn assemble(&self, parts: Vec<(Vec<ArrayRef>, BinaryArray)>) -> Result<RecordBatch> {
+        let mut columns = Vec::with_capacity(self.layout.len() + 1);
+        for column in 0..self.layout.len() {
+            let arrays: Vec<&dyn Array> = parts
+                .iter()
+                .filter_map(|(columns, _)| columns.get(column).map(|a| a.as_ref() as &dyn Array))
+                .collect();
+            columns.push(concat(&arrays)?);
+        }
+        let geometries: Vec<&dyn Array> = parts.iter().map(|(_, g)| g as &dyn Array).collect();
+        columns.push(concat(&geometries)?);
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+}
+
+/// One array from several of the same type (the one itself when alone).
+fn concat(arrays: &[&dyn Array]) -> Result<ArrayRef> {
+    match arrays {
+        [one] => Ok(one.slice(0, one.len())),
+        _ => Ok(arrow_select::concat::concat(arrays)?),
     }
 }
 
@@ -418,7 +358,7 @@ impl Iterator for GeoJsonReader {
 
 impl RecordBatchReader for GeoJsonReader {
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.parser.schema.clone()
     }
 }
 
@@ -428,6 +368,7 @@ mod tests {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float64Type, Int64Type};
     use arrow_array::Array;
+    use std::path::PathBuf;
 
     fn write(name: &str, text: &str) -> (crate::shp::tests::TempDir, PathBuf) {
         let dir = crate::shp::tests::TempDir::new(name);
@@ -462,31 +403,75 @@ mod tests {
 
     #[test]
     fn sequences_and_late_properties() {
-        let text = "{\"type\":\"Feature\",\"properties\":{\"a\":1},\"geometry\":null}\n{\"type\":\"Feature\",\"properties\":{\"a\":2,\"late\":true},\"geometry\":null}\n";
+        // Types come from every feature, so a property first seen in a later batch, or
+        // an int that becomes a float, is fine when streaming in small batches.
+        let text = "{\"type\":\"Feature\",\"id\":\"a\",\"properties\":{\"a\":1},\"geometry\":null}\n\u{1e}{\"type\":\"Feature\",\"properties\":{\"a\":2.5,\"late\":true},\"geometry\":null}\n";
         let (_dir, path) = write("seq", text);
         let options = GeoJsonOptions {
             batch_size: 1,
             ..Default::default()
         };
-        let mut reader = GeoJsonReader::try_new(&path, options.clone()).unwrap();
-        reader.next_batch().unwrap().unwrap();
-        let err = reader.next_batch().unwrap_err();
-        assert!(err.to_string().contains("feature 2"), "{err}");
-        let mut reader = GeoJsonReader::try_new(
-            &path,
-            GeoJsonOptions {
-                infer_from_all: true,
-                ..options
-            },
-        )
-        .unwrap();
-        let rows: usize = reader
-            .read_all()
-            .unwrap()
-            .iter()
-            .map(RecordBatch::num_rows)
-            .sum();
-        assert_eq!(rows, 2);
+        let mut reader = GeoJsonReader::try_new(&path, options).unwrap();
+        assert_eq!(reader.feature_count(), 2);
+        let batches = reader.read_all().unwrap();
+        assert_eq!(batches.len(), 2);
+        let schema = batches[0].schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["id", "a", "late", "geometry"]);
+        assert_eq!(
+            batches[1].column(1).as_primitive::<Float64Type>().value(0),
+            2.5
+        );
+        assert!(batches[1].column(0).is_null(0));
+        assert!(batches[0].column(2).is_null(0));
+    }
+
+    #[test]
+    fn crs_members_anywhere() {
+        let text = r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":{"type":"Point","coordinates":[1113194.9079327357,0]}}],"crs":{"type":"EPSG","properties":{"code":3857}}}"#;
+        let (_dir, path) = write("late_crs", text);
+        let mut reader = GeoJsonReader::try_new(&path, GeoJsonOptions::default()).unwrap();
+        let batch = reader.next_batch().unwrap().unwrap();
+        let x = crate::wkb::read_f64(batch.column(0).as_binary::<i32>().value(0), 5, true).unwrap();
+        assert!((x - 10.0).abs() < 1e-9, "{x}");
+        let text = r#"{"type":"FeatureCollection","crs":null,"features":[]}"#;
+        let (_dir2, path) = write("null_crs", text);
+        let reader = GeoJsonReader::try_new(&path, GeoJsonOptions::default()).unwrap();
+        assert_eq!(
+            reader.schema().metadata()["geo_engine:crs_source"],
+            "default"
+        );
+        let text = r#"{"crs":{"type":"EPSG","properties":{"code":3857}},"features":[]}
+{"crs":{"type":"EPSG","properties":{"code":27700}},"features":[]}"#;
+        let (_dir3, path) = write("two_crs", text);
+        let err = GeoJsonReader::try_new(&path, GeoJsonOptions::default())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("disagree"), "{err}");
+    }
+
+    #[test]
+    fn from_memory_and_in_parallel_chunks() {
+        let features: Vec<String> = (0..10_000)
+            .map(|i| format!(r#"{{"type":"Feature","properties":{{"i":{i}}},"geometry":{{"type":"Point","coordinates":[{},1]}}}}"#, i % 100))
+            .collect();
+        let text = format!(
+            r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+            features.join(",")
+        );
+        let source = TextSource::memory("mem.geojson", text.into_bytes());
+        let options = GeoJsonOptions {
+            target_crs: Some("EPSG:3857".into()),
+            ..Default::default()
+        };
+        let mut reader = GeoJsonReader::from_source(source, options).unwrap();
+        let batch = reader.next_batch().unwrap().unwrap();
+        assert_eq!(batch.num_rows(), 10_000);
+        let ids = batch.column(0).as_primitive::<Int64Type>();
+        assert_eq!(ids.value(9_999), 9_999);
+        let x =
+            crate::wkb::read_f64(batch.column(1).as_binary::<i32>().value(10), 5, true).unwrap();
+        assert!((x - 1_113_194.907_932_735_7).abs() < 1e-6, "{x}");
     }
 
     #[test]
@@ -495,11 +480,26 @@ mod tests {
             "bad",
             r#"{"features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[0,0]}},{"type":"Feature","geometry":{"type":"Point","coordinates":"x"}}]}"#,
         );
+        // Geometries are read in the second pass: the batch fails.
+        let mut reader = GeoJsonReader::try_new(&path, GeoJsonOptions::default()).unwrap();
+        let err = reader.next_batch().unwrap_err();
+        assert!(err.to_string().contains("bad.geojson, feature 2"), "{err}");
+        // Broken JSON in the properties is found by the schema pass.
+        let (_dir1, path) = write(
+            "props",
+            r#"{"features":[{"type":"Feature","properties":{"a":1}},{"type":"Feature","properties":{"a":01}}]}"#,
+        );
         let err = GeoJsonReader::try_new(&path, GeoJsonOptions::default())
             .err()
             .unwrap();
-        assert!(err.to_string().contains("bad.geojson, feature 2"), "{err}");
+        assert!(
+            err.to_string().contains("props.geojson, feature 2"),
+            "{err}"
+        );
         let (_dir2, path) = write("cut", r#"{"features":[{"type":"Feature","geometry":null}"#);
-        assert!(GeoJsonReader::try_new(&path, GeoJsonOptions::default()).is_err());
+        let err = GeoJsonReader::try_new(&path, GeoJsonOptions::default())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("cut.geojson, feature 2"), "{err}");
     }
 }

@@ -4,6 +4,9 @@
 //! memory stays bounded by what the caller keeps.
 
 use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Location, Result};
 
 const CHUNK: usize = 4 << 20;
 const RECORD_SEPARATOR: u8 = 0x1e;
@@ -29,6 +32,104 @@ pub enum Item {
     Crs { json: Vec<u8>, after_features: bool },
 }
 
+/// Features read in one go: their texts back to back, and where each is.
+#[derive(Debug, Default)]
+pub struct FeatureBatch {
+    pub text: Vec<u8>,
+    pub spans: Vec<(usize, usize)>,
+    /// The JSON text of the crs members met while filling.
+    pub crs: Vec<Vec<u8>>,
+}
+
+impl FeatureBatch {
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.spans.clear();
+        self.crs.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The batch's text as UTF-8, or the index of the first feature that is not.
+    pub fn utf8(&self) -> std::result::Result<&str, usize> {
+        std::str::from_utf8(&self.text).map_err(|err| {
+            let at = err.valid_up_to();
+            self.spans.partition_point(|&(_, end)| end <= at)
+        })
+    }
+
+    /// The text of feature `i` of the batch.
+    pub fn feature(&self, i: usize) -> &[u8] {
+        self.spans
+            .get(i)
+            .and_then(|&(start, end)| self.text.get(start..end))
+            .unwrap_or_default()
+    }
+}
+
+/// A batch of features and the 1-based number of its first.
+#[derive(Debug, Default)]
+pub struct Filled {
+    pub batch: FeatureBatch,
+    pub first_number: u64,
+}
+
+/// Batches of features from a scanner, numbered, with errors naming the feature.
+pub struct Feeder<R> {
+    scanner: Scanner<R>,
+    path: PathBuf,
+    size: usize,
+    next_number: u64,
+    exhausted: bool,
+}
+
+impl<R: Read> Feeder<R> {
+    pub fn new(source: R, path: &Path, size: usize) -> Self {
+        Self {
+            scanner: Scanner::new(source),
+            path: path.to_path_buf(),
+            size: size.max(1),
+            next_number: 1,
+            exhausted: false,
+        }
+    }
+
+    /// Whether the input has been read to its end.
+    pub fn exhausted(&self) -> bool {
+        self.exhausted
+    }
+
+    /// The next batch (no features once the input is exhausted), in `batch`'s
+    /// buffers.
+    pub fn next(&mut self, mut batch: FeatureBatch) -> Result<Filled> {
+        batch.clear();
+        let first_number = self.next_number;
+        if !self.exhausted {
+            let more = self
+                .scanner
+                .fill_batch(self.size, &mut batch)
+                .map_err(|message| {
+                    Error::format(
+                        Location::feature(&self.path, first_number + batch.len() as u64),
+                        message,
+                    )
+                })?;
+            self.exhausted = !more;
+        }
+        self.next_number += batch.len() as u64;
+        Ok(Filled {
+            batch,
+            first_number,
+        })
+    }
+}
+
 pub struct Scanner<R> {
     source: R,
     buf: Vec<u8>,
@@ -40,8 +141,25 @@ pub struct Scanner<R> {
     dropped: u64,
 }
 
+const OTHER: u8 = 0;
+const OPEN: u8 = 1;
+const CLOSE: u8 = 2;
+const QUOTE: u8 = 3;
+
+/// What each byte means to [`value_end`].
+static CLASS: [u8; 256] = {
+    let mut table = [OTHER; 256];
+    table[b'{' as usize] = OPEN;
+    table[b'[' as usize] = OPEN;
+    table[b'}' as usize] = CLOSE;
+    table[b']' as usize] = CLOSE;
+    table[b'"' as usize] = QUOTE;
+    table
+};
+
 /// Where a value that starts at `pos` ends (exclusive); `Ok(None)` if the buffer
-/// ends first.
+/// ends first. Only brackets and strings are followed: the value itself is checked
+/// when it is parsed.
 fn value_end(buf: &[u8], pos: usize) -> Result<Option<usize>, String> {
     let Some(&first) = buf.get(pos) else {
         return Ok(None);
@@ -51,22 +169,22 @@ fn value_end(buf: &[u8], pos: usize) -> Result<Option<usize>, String> {
             let mut depth = 0usize;
             let mut i = pos;
             while let Some(&b) = buf.get(i) {
-                match b {
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
+                match CLASS.get(usize::from(b)).copied().unwrap_or(OTHER) {
+                    OTHER => {}
+                    OPEN => depth += 1,
+                    CLOSE => {
                         depth = depth.saturating_sub(1);
                         if depth == 0 {
                             return Ok(Some(i + 1));
                         }
                     }
-                    b'"' => match string_end(buf, i)? {
+                    _ => match string_end(buf, i)? {
                         Some(end) => {
                             i = end;
                             continue;
                         }
                         None => return Ok(None),
                     },
-                    _ => {}
                 }
                 i += 1;
             }
@@ -88,6 +206,7 @@ fn value_end(buf: &[u8], pos: usize) -> Result<Option<usize>, String> {
 }
 
 /// The end (exclusive) of the string starting at `pos` (a '"').
+#[inline]
 fn string_end(buf: &[u8], pos: usize) -> Result<Option<usize>, String> {
     let mut i = pos + 1;
     while let Some(&b) = buf.get(i) {
@@ -172,7 +291,17 @@ impl<R: Read> Scanner<R> {
     pub fn next_item(&mut self) -> Result<Option<Item>, String> {
         loop {
             match self.step()? {
-                Step::Item(item) => return Ok(Some(item)),
+                Step::Feature(start, end) => {
+                    let json = self.buf.get(start..end).unwrap_or_default().to_vec();
+                    return Ok(Some(Item::Feature(json)));
+                }
+                Step::Crs(start, end) => {
+                    let json = self.buf.get(start..end).unwrap_or_default().to_vec();
+                    return Ok(Some(Item::Crs {
+                        json,
+                        after_features: self.features_seen,
+                    }));
+                }
                 Step::Continue => {}
                 Step::NeedMore => {
                     let more = self.fill().map_err(|err| err.to_string())?;
@@ -187,6 +316,41 @@ impl<R: Read> Scanner<R> {
                 }
             }
         }
+    }
+
+    /// Appends up to `max` features to `batch` (and any crs member met on the way);
+    /// returns false once the input is exhausted.
+    pub fn fill_batch(&mut self, max: usize, batch: &mut FeatureBatch) -> Result<bool, String> {
+        let mut added = 0;
+        while added < max {
+            match self.step()? {
+                Step::Feature(start, end) => {
+                    let text = self.buf.get(start..end).unwrap_or_default();
+                    let at = batch.text.len();
+                    batch.text.extend_from_slice(text);
+                    batch.spans.push((at, batch.text.len()));
+                    added += 1;
+                }
+                Step::Crs(start, end) => {
+                    batch
+                        .crs
+                        .push(self.buf.get(start..end).unwrap_or_default().to_vec());
+                }
+                Step::Continue => {}
+                Step::NeedMore => {
+                    let more = self.fill().map_err(|err| err.to_string())?;
+                    if !more {
+                        self.skip_space(&[RECORD_SEPARATOR]);
+                        return if self.state == State::Top && self.pos >= self.buf.len() {
+                            Ok(false)
+                        } else {
+                            Err(self.error("the file ends inside a value"))
+                        };
+                    }
+                }
+            }
+        }
+        Ok(true)
     }
 
     fn step(&mut self) -> Result<Step, String> {
@@ -216,10 +380,8 @@ impl<R: Read> Scanner<R> {
                             None => Ok(Step::Continue),
                             Some(start) => {
                                 // A lone Feature or geometry: the whole object.
-                                let json =
-                                    self.buf.get(start..self.pos).unwrap_or_default().to_vec();
                                 self.features_seen = true;
-                                Ok(Step::Item(Item::Feature(json)))
+                                Ok(Step::Feature(start, self.pos))
                             }
                         }
                     }
@@ -258,11 +420,7 @@ impl<R: Read> Scanner<R> {
                         };
                         self.pos = end;
                         if key == b"crs" {
-                            let json = self.buf.get(value..end).unwrap_or_default().to_vec();
-                            return Ok(Step::Item(Item::Crs {
-                                json,
-                                after_features: self.features_seen,
-                            }));
+                            return Ok(Step::Crs(value, end));
                         }
                         Ok(Step::Continue)
                     }
@@ -285,9 +443,7 @@ impl<R: Read> Scanner<R> {
                         };
                         self.pos = end;
                         self.features_seen = true;
-                        Ok(Step::Item(Item::Feature(
-                            self.buf.get(start..end).unwrap_or_default().to_vec(),
-                        )))
+                        Ok(Step::Feature(start, end))
                     }
                 }
             }
@@ -296,7 +452,10 @@ impl<R: Read> Scanner<R> {
 }
 
 enum Step {
-    Item(Item),
+    /// A feature's text at `buf[start..end]`.
+    Feature(usize, usize),
+    /// A crs member's text at `buf[start..end]`.
+    Crs(usize, usize),
     Continue,
     NeedMore,
 }

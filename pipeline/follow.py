@@ -1,0 +1,135 @@
+"""How the CLI shows tasks: a live progress bar while one runs, a summary when it ends.
+
+The bar shows the step and what it is doing (`load: index 2/4`), the percentage, rows
+done of total, rows per second and the time left, all computed from the task's
+progress document (rows/bytes done and total, and the seconds the step has run).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+
+POLL_SECONDS = 0.5
+FINAL_STATES = ("succeeded", "failed")
+
+
+def rate_and_eta(progress: dict[str, Any]) -> tuple[float | None, float | None]:
+    """Rows per second and seconds left of the running step, when the progress tells them."""
+    elapsed = progress.get("elapsed")
+    rows = progress.get("rows_done")
+    if not elapsed or not rows:
+        return None, None
+    rate = rows / elapsed
+    total, done = progress.get("rows_total"), rows
+    if not total:  # a CSV or GeoJSON: rows unknown in advance, bytes known
+        total, done = progress.get("bytes_total"), progress.get("bytes_done")
+        if not total or not done:
+            return rate, None
+    return rate, max(0.0, elapsed * (total - done) / done)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-:--"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def label(document: dict[str, Any]) -> str:
+    """`step: phase` of a task (or `queued`)."""
+    if document["state"] == "queued":
+        return "queued"
+    progress = document.get("progress") or {}
+    step = document.get("step") or "done"
+    phase = progress.get("phase")
+    return f"{step}: {phase}" if phase else str(step)
+
+
+def follow(fetch: Callable[[], dict[str, Any]], *, console: Console, show: bool) -> dict[str, Any]:
+    """Poll the task until it ends, showing a live bar per step."""
+    with Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[rows]:>22}"),
+        TextColumn("{task.fields[rate]:>12}"),
+        TextColumn("{task.fields[left]:>9}"),
+        console=console,
+        disable=not show,
+    ) as bars:
+        shown: dict[str, TaskID] = {}
+        while True:
+            document = fetch()
+            step = "queued" if document["state"] == "queued" else document.get("step") or "done"
+            for other, bar in shown.items():
+                if other != step:
+                    bars.update(bar, completed=100)
+            if step not in shown:
+                shown[step] = bars.add_task(step, total=100, rows="", rate="", left="")
+            progress = document.get("progress") or {}
+            percent = 100.0 if document["state"] == "succeeded" else progress.get("percent") or 0.0
+            rows, total = progress.get("rows_done"), progress.get("rows_total")
+            rate, left = rate_and_eta(progress)
+            bars.update(
+                shown[step],
+                description=label(document)[:28],
+                completed=percent,
+                rows=(f"{rows:,}/{total:,} rows" if total else f"{rows:,} rows") if rows else "",
+                rate=f"{rate:,.0f} rows/s" if rate else "",
+                left=f"{_duration(left)} left" if left is not None else "",
+            )
+            if document["state"] in FINAL_STATES:
+                return document
+            time.sleep(POLL_SECONDS)
+
+
+def describe(document: dict[str, Any], out: Console) -> None:
+    """A task, as lines of `key  value`."""
+    out.print(f"task      {document['id']}")
+    out.print(f"state     {document['state']}")
+    out.print(f"step      {label(document)}")
+    progress = document.get("progress") or {}
+    if progress.get("percent") is not None and document["state"] in ("queued", "running"):
+        rate, left = rate_and_eta(progress)
+        extra = f", {rate:,.0f} rows/s" if rate else ""
+        extra += f", {_duration(left)} left" if left is not None else ""
+        out.print(f"progress  {progress['percent']}%{extra}")
+    timings = document.get("timings") or {}
+    steps = [
+        f"{step} {timings[step]:.2f}s" for step in ("stage", "profile", "load") if step in timings
+    ]
+    if steps:
+        out.print(f"timings   {', '.join(steps)}")
+    if document.get("result"):
+        out.print(f"result    {json.dumps(document['result'])}")
+    if document.get("error"):
+        out.print(f"error     {document['error'].get('message')}")
+    for warning in document.get("warnings") or []:
+        out.print(f"warning   {warning}")
+
+
+def task_table(documents: list[dict[str, Any]]) -> Table:
+    """Tasks as a table: id, kind, state, step, progress, created."""
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("id", "kind", "state", "step", "progress", "created"):
+        table.add_column(column, no_wrap=column in ("id", "created"))
+    for document in documents:
+        progress = document.get("progress") or {}
+        percent = progress.get("percent")
+        table.add_row(
+            document["id"],
+            document.get("kind") or "",
+            document["state"],
+            label(document),
+            "" if percent is None else f"{percent}%",
+            document.get("created_at") or "",
+        )
+    return table
