@@ -44,13 +44,14 @@ def _duration(seconds: float | None) -> str:
 
 
 def label(document: dict[str, Any]) -> str:
-    """`step: phase` of a task (or `queued`)."""
+    """`step: phase` of a running task; `queued`; the step alone once the task ended."""
     if document["state"] == "queued":
         return "queued"
-    progress = document.get("progress") or {}
-    step = document.get("step") or "done"
-    phase = progress.get("phase")
-    return f"{step}: {phase}" if phase else str(step)
+    step = str(document.get("step") or "")
+    if document["state"] in FINAL_STATES:
+        return "" if document["state"] == "succeeded" else step
+    phase = (document.get("progress") or {}).get("phase")
+    return f"{step}: {phase}" if phase else step
 
 
 def follow(fetch: Callable[[], dict[str, Any]], *, console: Console, show: bool) -> dict[str, Any]:
@@ -70,8 +71,8 @@ def follow(fetch: Callable[[], dict[str, Any]], *, console: Console, show: bool)
             document = fetch()
             step = "queued" if document["state"] == "queued" else document.get("step") or "done"
             for other, bar in shown.items():
-                if other != step:
-                    bars.update(bar, completed=100)
+                if other != step:  # a step before: done
+                    bars.update(bar, description=other, completed=100, rows="", rate="", left="")
             if step not in shown:
                 shown[step] = bars.add_task(step, total=100, rows="", rate="", left="")
             progress = document.get("progress") or {}
@@ -80,7 +81,7 @@ def follow(fetch: Callable[[], dict[str, Any]], *, console: Console, show: bool)
             rate, left = rate_and_eta(progress)
             bars.update(
                 shown[step],
-                description=label(document)[:28],
+                description=(label(document) or step)[:28],
                 completed=percent,
                 rows=(f"{rows:,}/{total:,} rows" if total else f"{rows:,} rows") if rows else "",
                 rate=f"{rate:,.0f} rows/s" if rate else "",
@@ -95,7 +96,7 @@ def describe(document: dict[str, Any], out: Console) -> None:
     """A task, as lines of `key  value`."""
     out.print(f"task      {document['id']}")
     out.print(f"state     {document['state']}")
-    out.print(f"step      {label(document)}")
+    out.print(f"step      {label(document) or document.get('step') or ''}")
     progress = document.get("progress") or {}
     if progress.get("percent") is not None and document["state"] in ("queued", "running"):
         rate, left = rate_and_eta(progress)

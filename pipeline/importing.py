@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 import geo_engine
 from core.errors import InvalidInput
 from core.models import Task
@@ -110,7 +112,13 @@ def stage_step(context: StepContext) -> None:
 def profile_step(context: StepContext) -> None:
     """Profile the staged file with DuckDB; keep the profile beside it for the load."""
     started = time.perf_counter()
-    result = profile.run(path=staged_path(context.settings, context.task))
+    staged = staged_path(context.settings, context.task)
+    rows = pq.read_metadata(staged).num_rows
+
+    def report(percent: float) -> None:
+        context.progress(rows_done=int(rows * percent / 100), rows_total=rows, phase="query")
+
+    result = profile.run(path=staged, on_progress=report)
     target = profile_path(context.settings, context.task)
     partial = target.with_name(target.name + ".part")
     partial.write_text(json.dumps(result.attributes))

@@ -6,18 +6,17 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BinaryArray, BooleanArray, RecordBatch, RecordBatchReader};
-use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use csv::ByteRecord;
-use rayon::prelude::*;
 
-use crate::columns::{self, TextKind};
+use crate::columns;
 use crate::crs::{Crs, TransformerPool};
+use crate::csv_build::{BatchBuilder, GeometrySource};
+use crate::csv_rows::RowBlock;
 use crate::error::{Error, Location, Result};
 use crate::shp::{geoarrow_metadata, GEOMETRY_COLUMN};
 use crate::text_source::TextSource;
-use crate::{transform, wkb, wkt};
 
 const X_NAMES: [&str; 6] = ["x", "lon", "lng", "long", "longitude", "easting"];
 const Y_NAMES: [&str; 4] = ["y", "lat", "latitude", "northing"];
@@ -71,26 +70,17 @@ impl Default for CsvOptions {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum GeometrySource {
-    Xy(usize, usize),
-    Wkt(usize),
-}
-
 /// A streaming reader of points (x/y columns) or geometries (a WKT column).
 pub struct CsvPointReader {
     path: PathBuf,
     records: csv::Reader<Box<dyn Read + Send + Sync>>,
-    field_count: usize,
-    geometry: GeometrySource,
-    /// (column index, kind) of every attribute column.
-    attributes: Vec<(usize, TextKind)>,
-    schema: SchemaRef,
-    transform: Option<TransformerPool>,
-    /// The rows read to infer the types, returned as the first batch.
-    pending: Option<Vec<(u64, ByteRecord)>>,
+    builder: BatchBuilder,
+    /// The rows read ahead: the first batch (read to infer the types), then the one
+    /// read while the previous was built (or the error reading it).
+    pending: Option<Result<RowBlock>>,
+    spare: RowBlock,
+    record: ByteRecord,
     batch_size: usize,
-    on_bad_rows: BadRows,
     skipped: usize,
 }
 
@@ -217,33 +207,24 @@ impl CsvPointReader {
             GeometrySource::Xy(x, y) => vec![x, y],
             GeometrySource::Wkt(w) => vec![w],
         };
-        let mut reader = Self {
-            path: path.to_path_buf(),
-            records,
-            field_count: headers.len(),
-            geometry,
-            attributes: Vec::new(),
-            schema: Arc::new(Schema::empty()),
-            transform,
-            pending: None,
-            batch_size: options.batch_size,
-            on_bad_rows: options.on_bad_rows,
-            skipped: 0,
-        };
+        let mut records = records;
+        let mut record = ByteRecord::new();
         // The first batch decides the attribute types.
-        let first = reader.read_rows()?;
+        let first = read_rows(
+            &mut records,
+            &mut record,
+            RowBlock::default(),
+            options.batch_size,
+            path,
+        )?;
+        let mut attributes = Vec::new();
         let mut fields = Vec::new();
         for (index, name) in headers.iter().enumerate() {
             if geometry_columns.contains(&index) {
                 continue;
             }
-            let kind = columns::infer(
-                first
-                    .iter()
-                    .filter_map(|(_, record)| record.get(index))
-                    .filter_map(|v| std::str::from_utf8(v).ok()),
-            );
-            reader.attributes.push((index, kind));
+            let kind = columns::infer((0..first.len()).filter_map(|row| first.text(row, index)));
+            attributes.push((index, kind));
             fields.push(Field::new(name.clone(), kind.data_type(), true));
         }
         fields.push(
@@ -254,9 +235,24 @@ impl CsvPointReader {
             "geo_engine:source_crs".to_string(),
             source.label().to_string(),
         )]);
-        reader.schema = Arc::new(Schema::new_with_metadata(fields, metadata));
-        reader.pending = Some(first);
-        Ok(reader)
+        Ok(Self {
+            path: path.to_path_buf(),
+            records,
+            builder: BatchBuilder {
+                path: path.to_path_buf(),
+                field_count: headers.len(),
+                geometry,
+                attributes,
+                schema: Arc::new(Schema::new_with_metadata(fields, metadata)),
+                transform,
+                on_bad_rows: options.on_bad_rows,
+            },
+            pending: Some(Ok(first)),
+            spare: RowBlock::default(),
+            record,
+            batch_size: options.batch_size,
+            skipped: 0,
+        })
     }
 
     /// Rows left out so far (with `on_bad_rows="skip"`).
@@ -264,248 +260,71 @@ impl CsvPointReader {
         self.skipped
     }
 
-    fn read_rows(&mut self) -> Result<Vec<(u64, ByteRecord)>> {
-        let mut rows = Vec::with_capacity(self.batch_size.min(1 << 16));
-        let mut record = ByteRecord::new();
-        while rows.len() < self.batch_size {
-            let more = self.records.read_byte_record(&mut record).map_err(|err| {
-                let line = err.position().map_or(0, |p| p.line());
-                Error::format(
-                    Location::line(&self.path, line),
-                    format!("cannot read the row: {err}"),
-                )
-            })?;
-            if !more {
-                break;
-            }
-            let line = record.position().map_or(0, |p| p.line());
-            rows.push((line, record.clone()));
-        }
-        Ok(rows)
-    }
-
+    /// The next batch; the rows of the one after it are read while it is built.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         loop {
-            let rows = match self.pending.take() {
-                Some(rows) => rows,
-                None => self.read_rows()?,
+            let block = match self.pending.take() {
+                Some(block) => block?,
+                None => read_rows(
+                    &mut self.records,
+                    &mut self.record,
+                    std::mem::take(&mut self.spare),
+                    self.batch_size,
+                    &self.path,
+                )?,
             };
-            if rows.is_empty() {
+            if block.is_empty() {
                 return Ok(None);
             }
-            if let Some(batch) = self.build(&rows)? {
+            let Self {
+                records,
+                record,
+                spare,
+                builder,
+                batch_size,
+                path,
+                ..
+            } = self;
+            let (ahead, built) = rayon::join(
+                || read_rows(records, record, std::mem::take(spare), *batch_size, path),
+                || builder.build(&block),
+            );
+            self.pending = Some(ahead);
+            self.spare = block;
+            let (batch, skipped) = built?;
+            self.skipped += skipped;
+            if let Some(batch) = batch {
                 return Ok(Some(batch));
             }
         }
     }
+}
 
-    fn bad_row(&self, line: u64, message: String) -> Error {
-        Error::format(Location::line(&self.path, line), message)
+/// Reads up to `batch_size` rows into `block` (emptied first).
+fn read_rows(
+    records: &mut csv::Reader<Box<dyn Read + Send + Sync>>,
+    record: &mut ByteRecord,
+    mut block: RowBlock,
+    batch_size: usize,
+    path: &Path,
+) -> Result<RowBlock> {
+    block.clear();
+    while block.len() < batch_size {
+        let more = records.read_byte_record(record).map_err(|err| {
+            let line = err.position().map_or(0, |p| p.line());
+            Error::format(
+                Location::line(path, line),
+                format!("cannot read the row: {err}"),
+            )
+        })?;
+        if !more {
+            break;
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        block.push(record, line);
     }
-
-    /// The geometry column, with per-row problems.
-    fn build_geometry(
-        &self,
-        rows: &[(u64, ByteRecord)],
-    ) -> Result<(ArrayRef, Vec<(usize, String)>)> {
-        let mut problems = Vec::new();
-        match self.geometry {
-            GeometrySource::Xy(xi, yi) => {
-                let mut xs = Vec::with_capacity(rows.len());
-                let mut ys = Vec::with_capacity(rows.len());
-                let mut present = Vec::with_capacity(rows.len());
-                for (row, (_, record)) in rows.iter().enumerate() {
-                    let text = |i: usize| {
-                        record
-                            .get(i)
-                            .and_then(|v| std::str::from_utf8(v).ok())
-                            .map(str::trim)
-                    };
-                    match (text(xi), text(yi)) {
-                        (Some(""), Some("")) | (None, None) => present.push(false),
-                        (Some(x), Some(y)) => match (x.parse::<f64>(), y.parse::<f64>()) {
-                            (Ok(x), Ok(y)) if x.is_finite() && y.is_finite() => {
-                                xs.push(x);
-                                ys.push(y);
-                                present.push(true);
-                            }
-                            _ => {
-                                problems.push((
-                                    row,
-                                    format!("coordinates ({x:?}, {y:?}) are not numbers"),
-                                ));
-                                present.push(false);
-                            }
-                        },
-                        _ => {
-                            problems.push((row, "one coordinate is missing".to_string()));
-                            present.push(false);
-                        }
-                    }
-                }
-                if let Some(pool) = &self.transform {
-                    transform::transform_arrays(pool, &mut xs, &mut ys, None)?;
-                }
-                let mut values = Vec::with_capacity(xs.len() * 21);
-                let mut offsets = Vec::with_capacity(rows.len() + 1);
-                offsets.push(0i32);
-                let mut coords = xs.iter().zip(&ys);
-                for &has in &present {
-                    if has {
-                        if let Some((&x, &y)) = coords.next() {
-                            wkb::write_header(&mut values, wkb::POINT, false);
-                            wkb::write_f64(&mut values, x);
-                            wkb::write_f64(&mut values, y);
-                        }
-                    }
-                    offsets.push(
-                        i32::try_from(values.len())
-                            .map_err(|_| Error::InvalidArgument("batch too large".into()))?,
-                    );
-                }
-                let array = BinaryArray::try_new(
-                    OffsetBuffer::new(ScalarBuffer::from(offsets)),
-                    Buffer::from_vec(values),
-                    Some(NullBuffer::from(present)),
-                )?;
-                Ok((Arc::new(array), problems))
-            }
-            GeometrySource::Wkt(wi) => {
-                let parsed: Vec<std::result::Result<Option<Vec<u8>>, String>> = rows
-                    .par_iter()
-                    .map(|(_, record)| {
-                        let Some(text) = record.get(wi) else {
-                            return Ok(None);
-                        };
-                        let text = std::str::from_utf8(text)
-                            .map_err(|_| "the WKT is not valid UTF-8".to_string())?;
-                        if text.trim().is_empty() {
-                            return Ok(None);
-                        }
-                        let mut out = Vec::with_capacity(text.len() / 2);
-                        wkt::to_wkb(text, &mut out).map_err(|m| format!("invalid WKT: {m}"))?;
-                        Ok(Some(out))
-                    })
-                    .collect();
-                let mut values: Vec<Option<Vec<u8>>> = Vec::with_capacity(rows.len());
-                for (row, item) in parsed.into_iter().enumerate() {
-                    match item {
-                        Ok(v) => values.push(v),
-                        Err(message) => {
-                            problems.push((row, message));
-                            values.push(None);
-                        }
-                    }
-                }
-                let array = BinaryArray::from_iter(values.iter().map(|v| v.as_deref()));
-                let array = transform::transform_wkb_array(&array, self.transform.as_ref())?;
-                Ok((Arc::new(array), problems))
-            }
-        }
-    }
-
-    fn build(&mut self, rows: &[(u64, ByteRecord)]) -> Result<Option<RecordBatch>> {
-        let mut problems: Vec<(usize, String)> = rows
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, record))| record.len() != self.field_count)
-            .map(|(row, (_, record))| {
-                (
-                    row,
-                    format!(
-                        "{} fields, the header has {}",
-                        record.len(),
-                        self.field_count
-                    ),
-                )
-            })
-            .collect();
-        let (geometry, attributes) = rayon::join(
-            || self.build_geometry(rows),
-            || {
-                self.attributes
-                    .par_iter()
-                    .map(|&(index, kind)| {
-                        let mut invalid = Vec::new();
-                        let texts: Vec<Option<&str>> = rows
-                            .iter()
-                            .enumerate()
-                            .map(|(row, (_, record))| {
-                                let raw = record.get(index)?;
-                                match std::str::from_utf8(raw) {
-                                    Ok(text) => Some(text),
-                                    Err(_) => {
-                                        invalid.push(row);
-                                        None
-                                    }
-                                }
-                            })
-                            .collect();
-                        let (array, misfits) = columns::build(kind, texts.into_iter());
-                        (array, kind, index, invalid, misfits)
-                    })
-                    .collect::<Vec<_>>()
-            },
-        );
-        let (geometry, geometry_problems) = geometry?;
-        problems.extend(geometry_problems);
-        let mut columns = Vec::with_capacity(attributes.len() + 1);
-        for ((array, kind, index, invalid, misfits), field) in
-            attributes.into_iter().zip(self.schema.fields().iter())
-        {
-            problems.extend(
-                invalid
-                    .into_iter()
-                    .map(|row| (row, format!("column {:?} is not valid UTF-8", field.name()))),
-            );
-            problems.extend(misfits.into_iter().map(|row| {
-                let value = rows
-                    .get(row)
-                    .and_then(|(_, r)| r.get(index))
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .unwrap_or_default();
-                (
-                    row,
-                    format!(
-                        "column {:?}: {value:?} is not {:?} (the type seen in the first batch)",
-                        field.name(),
-                        kind
-                    ),
-                )
-            }));
-            columns.push(array);
-        }
-        columns.push(geometry);
-        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        if problems.is_empty() {
-            return Ok(Some(batch));
-        }
-        problems.sort_by_key(|(row, _)| *row);
-        match self.on_bad_rows {
-            BadRows::Fail => {
-                let (row, message) = problems.swap_remove(0);
-                let line = rows.get(row).map_or(0, |(line, _)| *line);
-                Err(self.bad_row(line, message))
-            }
-            BadRows::Skip => {
-                let mut keep = vec![true; rows.len()];
-                for (row, _) in &problems {
-                    if let Some(slot) = keep.get_mut(*row) {
-                        *slot = false;
-                    }
-                }
-                let kept = keep.iter().filter(|&&k| k).count();
-                self.skipped += rows.len() - kept;
-                if kept == 0 {
-                    return Ok(None);
-                }
-                let mask = BooleanArray::from(keep);
-                Ok(Some(arrow_select::filter::filter_record_batch(
-                    &batch, &mask,
-                )?))
-            }
-        }
-    }
+    block.finish();
+    Ok(block)
 }
 
 impl Iterator for CsvPointReader {
@@ -518,13 +337,14 @@ impl Iterator for CsvPointReader {
 
 impl RecordBatchReader for CsvPointReader {
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.builder.schema.clone()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wkb;
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Float64Type, Int64Type};
     use arrow_array::Array;

@@ -15,13 +15,16 @@
 pub mod columns;
 pub mod copy;
 pub mod crs;
+pub mod csv_build;
 pub mod csv_points;
+pub mod csv_rows;
 pub mod dbf;
 pub mod encoding;
 pub mod error;
 pub mod fastpath;
 pub mod geojson;
 pub mod geometry_ops;
+pub mod inspect;
 pub mod metadata;
 pub mod python;
 pub mod shp;

@@ -299,10 +299,36 @@ impl MetadataBuilder {
             out.insert("crs".into(), crs.unwrap_or(Value::Null));
             Some(Value::Object(out))
         });
+        let crs = geometry
+            .as_ref()
+            .and_then(|g| g.get("crs"))
+            .filter(|c| !c.is_null())
+            .map(|projjson| {
+                let id = projjson.get("id");
+                let authority = id.and_then(|id| {
+                    Some(format!(
+                        "{}:{}",
+                        id.get("authority")?.as_str()?,
+                        id.get("code").map(|c| match c {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        })?
+                    ))
+                });
+                let epsg = id
+                    .filter(|id| id.get("authority").and_then(Value::as_str) == Some("EPSG"))
+                    .and_then(|id| id.get("code"))
+                    .and_then(|c| c.as_u64().or_else(|| c.as_str()?.parse().ok()));
+                json!({"projjson": projjson, "authority": authority, "epsg": epsg})
+            });
         json!({
             "row_count": self.rows,
+            "feature_count": self.rows,
             "columns": columns,
             "geometry": geometry,
+            "geometry_types": self.geometry.types.keys().collect::<Vec<_>>(),
+            "bbox": self.geometry.bbox,
+            "crs": crs,
         })
     }
 }

@@ -19,6 +19,7 @@ use crate::csv_points::{BadRows, CsvOptions, CsvPointReader};
 use crate::error::Error;
 use crate::geojson::{GeoJsonOptions, GeoJsonReader};
 use crate::geometry_ops::{self, SimplifyMethod};
+use crate::inspect::{self, InspectOptions};
 use crate::metadata::MetadataBuilder;
 use crate::shp::{ShapefileOptions, ShapefileReader};
 
@@ -230,6 +231,18 @@ fn transform_crs(
     Ok(exported)
 }
 
+/// A delimiter argument: one byte, or "\\t".
+fn parse_delimiter(delimiter: Option<&str>) -> PyResult<Option<u8>> {
+    match delimiter {
+        None => Ok(None),
+        Some(d) if d.len() == 1 => Ok(d.bytes().next()),
+        Some("\\t") => Ok(Some(b'\t')),
+        Some(d) => Err(PyValueError::new_err(format!(
+            "delimiter must be one byte, not {d:?}"
+        ))),
+    }
+}
+
 /// Stream a delimited text file of points or WKT (see the stub for the full doc).
 #[pyfunction]
 #[pyo3(
@@ -249,16 +262,7 @@ fn stream_csv_points(
     batch_size: usize,
     on_bad_rows: String,
 ) -> PyResult<PyRecordBatchReader> {
-    let delimiter = match delimiter.as_deref() {
-        None => None,
-        Some(d) if d.len() == 1 => d.bytes().next(),
-        Some("\\t") => Some(b'\t'),
-        Some(d) => {
-            return Err(PyValueError::new_err(format!(
-                "delimiter must be one byte, not {d:?}"
-            )))
-        }
-    };
+    let delimiter = parse_delimiter(delimiter.as_deref())?;
     let options = CsvOptions {
         x,
         y,
@@ -363,17 +367,53 @@ fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound
     })
 }
 
-/// Summarise a table, batch or stream (see the stub for the full doc).
+/// Summarise a file by path, or a table, batch or stream (see the stub for the doc).
 #[pyfunction]
-fn infer_metadata<'py>(py: Python<'py>, data: AnyRecordBatch) -> PyResult<Bound<'py, PyAny>> {
-    let reader = data.into_reader()?;
-    let summary = py.detach(move || -> Result<_, Error> {
-        let mut builder = MetadataBuilder::new(reader.schema());
-        for batch in reader {
-            builder.add(&batch.map_err(Error::from)?)?;
+#[pyo3(
+    signature = (data, *, layer=None, encoding=None, source_crs=None, x=None, y=None, wkt=None, delimiter=None),
+    text_signature = "(data, *, layer=None, encoding=None, source_crs=None, x=None, y=None, wkt=None, delimiter=None)"
+)]
+#[allow(clippy::too_many_arguments)]
+fn infer_metadata<'py>(
+    py: Python<'py>,
+    data: Bound<'py, PyAny>,
+    layer: Option<String>,
+    encoding: Option<String>,
+    source_crs: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    wkt: Option<String>,
+    delimiter: Option<String>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let is_path = data.is_instance_of::<PyString>() || data.hasattr("__fspath__")?;
+    let summary = if is_path {
+        let path: PathBuf = data.extract()?;
+        let options = InspectOptions {
+            layer,
+            encoding,
+            source_crs,
+            x,
+            y,
+            wkt,
+            delimiter: parse_delimiter(delimiter.as_deref())?,
+        };
+        py.detach(move || inspect::summarise_path(&path, options))?
+    } else {
+        let given = [&layer, &encoding, &source_crs, &x, &y, &wkt, &delimiter];
+        if given.iter().any(|option| option.is_some()) {
+            return Err(PyValueError::new_err(
+                "layer, encoding, source_crs, x, y, wkt and delimiter apply to a path, not to Arrow data",
+            ));
         }
-        Ok(builder.finish())
-    })?;
+        let reader = data.extract::<AnyRecordBatch>()?.into_reader()?;
+        py.detach(move || -> Result<_, Error> {
+            let mut builder = MetadataBuilder::new(reader.schema());
+            for batch in reader {
+                builder.add(&batch.map_err(Error::from)?)?;
+            }
+            Ok(builder.finish())
+        })?
+    };
     json_to_py(py, &summary)
 }
 

@@ -4,6 +4,7 @@ offline from its PyPI package."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -64,6 +65,37 @@ def configure(*, memory_limit: str | None = None, temp_directory: Path | None = 
             if value is not None and _settings.get(name) != value:
                 con.execute(f"SET {name} = '{value.replace(chr(39), chr(39) * 2)}'")
                 _settings[name] = value
+
+
+class Ticker:
+    """Calls `on_percent` with DuckDB's progress through a long statement, from a thread,
+    every `interval` seconds (nothing when `on_percent` is None)."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        on_percent: Callable[[float], None] | None,
+        interval: float = 0.5,
+    ) -> None:
+        self._con, self._on_percent, self._interval = con, on_percent, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="duckdb-progress", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            percent = self._con.query_progress()
+            if self._on_percent is not None and percent >= 0:
+                self._on_percent(min(percent, 100.0))
+
+    def __enter__(self) -> Ticker:
+        if self._on_percent is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def quote(identifier: str) -> str:

@@ -220,7 +220,12 @@ def _in_parallel(
         source_id = _source_for(conn, target)
         first = partitions.reserve_gids(_raw(conn), sum(max(c.rows, 1) for c in chunks))
     placed = load_chunks.with_gids(chunks, first)
-    with Monitor(engine, progress.callback()) as monitor:
+    with (
+        engine.connect().execution_options(isolation_level="AUTOCOMMIT") as guard,
+        # Held until the swap commits: other loads' sweeps leave these chunks alone.
+        partitions.build_lock(_raw(guard), name=build),
+        Monitor(engine, progress.callback()) as monitor,
+    ):
         timings = load_chunks.build_chunks(
             Build(
                 engine=engine,
@@ -236,15 +241,15 @@ def _in_parallel(
             ),
             placed,
         )
-    clock = time.perf_counter()
-    progress.phase("attach")
-    with engine.connect() as conn, conn.begin():
-        raw = _raw(conn)
-        _timeout(raw, statement_timeout)
-        ranges = [(chunk.name, *chunk.gids) for chunk in placed]
-        partitions.create_chunked_table(raw, name=build, chunks=ranges)
-        public_sid = _swap(conn, raw, build, source_id, target)
-    timings["attach"] = lap(clock)
+        clock = time.perf_counter()
+        progress.phase("attach")
+        with engine.connect() as conn, conn.begin():
+            raw = _raw(conn)
+            _timeout(raw, statement_timeout)
+            ranges = [(chunk.name, *chunk.gids) for chunk in placed]
+            partitions.create_chunked_table(raw, name=build, chunks=ranges)
+            public_sid = _swap(conn, raw, build, source_id, target)
+        timings["attach"] = lap(clock)
     rows = sum(chunk.rows for chunk in placed)
     return LoadResult(source_id, public_sid, rows, False, target.source_id is not None, timings)
 

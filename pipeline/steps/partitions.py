@@ -44,6 +44,8 @@ without a partition land in the DEFAULT partition, where it is what finds them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import Connection, sql
@@ -179,25 +181,49 @@ def drop_build(conn: Conn, *, name: str) -> None:
         )
 
 
+@contextmanager
+def build_lock(conn: Conn, *, name: str) -> Iterator[None]:
+    """Hold, while the block runs, the advisory lock that says the build `name` is going on.
+
+    A parallel load's chunks are committed tables before its swap; `sweep` leaves alone
+    the builds whose lock is held, and drops the others (their load died: its session,
+    and so its lock, ended with it). Released explicitly: the connection goes back to a
+    pool, where a session lock would outlive the load.
+    """
+    key = f"{SCHEMA}.{name}"
+    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+
 def sweep(conn: Conn) -> list[str]:
-    """Drop what crashed loads left: `load_<sid>...` relations of no active task; autocommit."""
+    """Drop what crashed loads left (`load_<sid>...` relations whose build lock is free),
+    and the emptied partitions of deleted sources; autocommit."""
     rows = conn.execute(
         """
         SELECT DISTINCT substring(c.relname FROM '^load_(src_[a-z0-9]+)')
         FROM pg_class AS c
         WHERE c.relnamespace = %s::regnamespace AND c.relkind IN ('r', 'p', 'S')
           AND c.relname LIKE 'load\\_src\\_%%' AND NOT c.relispartition
-          AND NOT EXISTS (
-              SELECT FROM etl_task AS t
-              WHERE t.state IN ('queued', 'running')
-                AND t.params->>'sid' = substring(c.relname FROM '^load_(src_[a-z0-9]+)')
-          )
         """,
         (SCHEMA,),
     ).fetchall()
-    swept = [str(row[0]) for row in rows if row[0]]
-    for sid in swept:
-        drop_build(conn, name=build_name(sid))
+    swept = []
+    for (sid,) in rows:
+        if not sid:
+            continue
+        name = build_name(str(sid))
+        key = f"{SCHEMA}.{name}"
+        taken = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()
+        if not (taken and taken[0]):
+            continue  # a load is building it right now
+        try:
+            drop_build(conn, name=name)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+        swept.append(str(sid))
     return swept + drop_orphan_partitions(conn)
 
 

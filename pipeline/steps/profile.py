@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -48,8 +49,9 @@ def type_name(data_type: pa.DataType) -> str:
     return str(data_type)
 
 
-def run(*, path: Path) -> Profile:
-    """Profile the staged GeoParquet file at `path`."""
+def run(*, path: Path, on_progress: Callable[[float], None] | None = None) -> Profile:
+    """Profile the staged GeoParquet file at `path` (`on_progress`: percent done, from a
+    thread, while the query runs)."""
     schema = pq.read_schema(path)
     footer = pq.read_metadata(path).metadata or {}
     geo = json.loads(footer.get(b"geo", b"null"))
@@ -96,7 +98,8 @@ def run(*, path: Path) -> Profile:
         # declares none (allowed by GeoParquet) is grouped in a second one.
         counted = [_type_filter(geom, name) for name in declared]
         select.extend(counted)
-        row = con.execute(f"SELECT {', '.join(select)} FROM staged").fetchone()
+        with duck.Ticker(con, on_progress):
+            row = con.execute(f"SELECT {', '.join(select)} FROM staged").fetchone()
         assert row is not None  # an aggregate without GROUP BY answers one row
         if declared:
             type_counts = {

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -51,7 +50,6 @@ GEOPARQUET_VERSION = "1.1.0"
 DEFAULT_MEMORY_LIMIT = "512MB"
 # Formats read twice (see the module's doc); the others are materialised in DuckDB.
 PRESCAN_FORMATS = ("shapefile", "csv")
-_TICK = 0.5
 # DuckDB's BOX_2D as a plain struct (an empty geometry has none: NULL).
 _BOX = "STRUCT(min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE)"
 
@@ -129,7 +127,7 @@ def run(
                 sql = _write_sql(
                     relation, attributes, covering, bounds, partial, metadata, row_group_rows
                 )
-                with _Ticker(con, rows, on_progress):
+                with duck.Ticker(con, _as_rows(on_progress, rows)):
                     _guarded(feed, con, sql)
             finally:
                 con.unregister("incoming")
@@ -263,32 +261,16 @@ class _Feed:
         return pa.RecordBatchReader.from_batches(schema, self._batches(schema))
 
 
-class _Ticker:
-    """Reports DuckDB's progress through a long statement, from a thread."""
+def _as_rows(on_progress: ProgressCallback | None, rows: int) -> Callable[[float], None] | None:
+    """DuckDB's percent of the write as rows written, for `on_progress`."""
+    if on_progress is None:
+        return None
+    report = on_progress
 
-    def __init__(
-        self, con: duckdb.DuckDBPyConnection, rows: int, on_progress: ProgressCallback | None
-    ) -> None:
-        self._con, self._rows, self._on_progress = con, rows, on_progress
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stage-progress", daemon=True)
+    def written(percent: float) -> None:
+        report("write", int(rows * percent / 100), rows)
 
-    def _run(self) -> None:
-        while not self._stop.wait(_TICK):
-            percent = self._con.query_progress()
-            if self._on_progress is not None and percent >= 0:
-                done = int(self._rows * min(percent, 100.0) / 100)
-                self._on_progress("write", done, self._rows)
-
-    def __enter__(self) -> _Ticker:
-        if self._on_progress is not None:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+    return written
 
 
 def _box_sql() -> str:

@@ -47,6 +47,66 @@ def test_infer_metadata_of_a_shapefile_stream(tmp_path: Path) -> None:
     assert geo_engine.infer_metadata(table.to_batches()[0])["geometry"]["types"] == {"Point": 2}
 
 
+@pytest.mark.parametrize("driver", ["ESRI Shapefile", "GeoJSON", "GeoJSONSeq", "CSV"])
+def test_infer_metadata_of_a_path_agrees_with_pyogrio(tmp_path: Path, driver: str) -> None:
+    # One pass over the file, in its own CRS: counts, types, bbox and CRS as GDAL
+    # reports them, min/max and nulls as the data says.
+    rng = np.random.default_rng(3)
+    n = 500
+    xs, ys = rng.uniform(400_000, 600_000, n), rng.uniform(100_000, 900_000, n)
+    shapes = [Point(x, y) for x, y in zip(xs, ys, strict=True)]
+    shapes[7] = None
+    values = rng.uniform(-5, 5, n)
+    table = pa.table(
+        {
+            "count": pa.array(range(n), pa.int32()),
+            "value": pa.array(values),
+            "name": pa.array([None if i % 10 == 0 else f"n{i:03d}" for i in range(n)]),
+            "geometry": wkb_array(shapes),
+        }
+    )
+    suffix = {"ESRI Shapefile": ".shp", "GeoJSON": ".geojson", "GeoJSONSeq": ".geojsonl"}
+    path = tmp_path / f"data{suffix.get(driver, '.csv')}"
+    crs = "EPSG:27700"
+    options: dict[str, str] = {}
+    if driver == "CSV":
+        # The CSV driver writes WKT; CRS given, as a CSV cannot say it.
+        options = {"GEOMETRY": "AS_WKT"}
+    pyogrio.write_arrow(
+        table,
+        path,
+        driver=driver,
+        geometry_name="geometry",
+        geometry_type="Point",
+        crs=crs,
+        layer_options=options or None,
+    )
+    summary = geo_engine.infer_metadata(path, source_crs=crs if driver == "CSV" else None)
+    info = pyogrio.read_info(path)
+    assert summary["format"] == {"ESRI Shapefile": "shapefile", "CSV": "csv"}.get(driver, "geojson")
+    assert summary["feature_count"] == summary["row_count"] == info["features"] == n
+    assert summary["geometry_types"] == ["Point"]
+    assert summary["geometry"]["null_count"] == 1
+    np.testing.assert_allclose(summary["bbox"], info["total_bounds"], rtol=0, atol=1e-6)
+    assert summary["crs"]["epsg"] == 27700
+    assert summary["crs"]["authority"] == "EPSG:27700"
+    columns = {c["name"]: c for c in summary["columns"]}
+    assert (columns["count"]["min"], columns["count"]["max"]) == (0, n - 1)
+    assert columns["value"]["min"] == pytest.approx(values.min())
+    assert columns["value"]["max"] == pytest.approx(values.max())
+    assert columns["name"]["null_count"] == (n // 10 if driver != "CSV" else 0)
+    assert columns["name"]["max"] == "n499"
+
+
+def test_infer_metadata_of_a_path_errors(tmp_path: Path) -> None:
+    with pytest.raises(geo_engine.FormatError, match="unknown format"):
+        geo_engine.infer_metadata(tmp_path / "x.gpkg")
+    with pytest.raises(geo_engine.FormatError, match="file not found"):
+        geo_engine.infer_metadata(str(tmp_path / "missing.shp"))
+    with pytest.raises(ValueError, match="apply to a path"):
+        geo_engine.infer_metadata(pa.table({"a": [1]}), layer="x")
+
+
 def test_validate_geometry_agrees_with_geos() -> None:
     geometries = [
         Polygon([(0, 0), (0, 1), (1, 1), (1, 0)]),

@@ -427,3 +427,70 @@ async def test_unknown_routes_and_methods_answer_as_drf(
     assert (missing.status_code, missing.json()) == (404, {"detail": "Not found."})
     wrong = await client.delete("/tasks/", headers=account.headers)
     assert (wrong.status_code, wrong.json()) == (405, {"detail": 'Method "DELETE" not allowed.'})
+
+
+async def test_import_options_are_checked_before_anything_is_queued(
+    client: httpx.AsyncClient, account: Account, tmp_path: Path, service_settings: Settings
+) -> None:
+    table = tmp_path / "points.csv"
+    table.write_text("x,y\n1,2\n")
+
+    async def refused(kind: str, upload: Path, **fields: str) -> dict[str, Any]:
+        answer = await client.post(
+            f"/tasks/import/{kind}", data=fields, files=_files(upload), headers=account.headers
+        )
+        assert answer.status_code == 400, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    assert await refused("csv", table) == {"name": ["This field is required."]}
+    assert "encoding" in await refused("csv", table, name="t", encoding="klingon-8")
+    crs = await refused("csv", table, name="t", source_crs="EPSG:999999")
+    assert "PROJ" in crs["source_crs"][0]
+    assert await refused("csv", table, name="t", x="lon") == {
+        "y": ["Give both x and y, or neither."]
+    }
+    assert "on_bad_rows" in await refused("csv", table, name="t", on_bad_rows="ignore")
+    assert "not a geojson file" in (await refused("geojson", table, name="t"))["file"][0]
+    assert "source_id" in await refused("csv", table, source_id="abc")
+    assert _leftovers(service_settings) == []
+    assert _queued_messages(service_settings) == []
+
+
+async def test_a_layer_is_chosen_from_a_zip_of_several_shapefiles(
+    client: httpx.AsyncClient,
+    account: Account,
+    points_shp: Path,
+    polygons_shp: Path,
+    tmp_path: Path,
+    service_settings: Settings,
+) -> None:
+    upload = tmp_path / "both.zip"
+    with zipfile.ZipFile(upload, "w") as archive:
+        for shp in (points_shp, polygons_shp):
+            for part in shp.parent.glob(f"{shp.stem}.*"):
+                archive.write(part, f"data/{part.name}")
+
+    unchosen = await client.post(
+        "/tasks/import/shapefile", data={"name": "x"}, files=_files(upload), headers=account.headers
+    )
+    unknown = await client.post(
+        "/tasks/import/shapefile",
+        data={"name": "x", "layer": "roads"},
+        files=_files(upload),
+        headers=account.headers,
+    )
+    chosen = await client.post(
+        "/tasks/import/shapefile",
+        data={"name": "x", "layer": "Polygons"},
+        files=_files(upload),
+        headers=account.headers,
+    )
+
+    assert unchosen.status_code == 400 and "layer" in unchosen.json()["file"][0]
+    assert unknown.status_code == 400
+    assert "points, polygons" in unknown.json()["layer"][0]
+    assert chosen.status_code == 202, chosen.text
+    folder = service_settings.pipeline.upload_dir / chosen.json()["task_id"]
+    assert {p.suffix for p in folder.iterdir()} >= {".shp", ".shx", ".dbf"}
+    assert {p.stem for p in folder.iterdir()} == {"polygons"}

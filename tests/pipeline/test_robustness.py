@@ -431,14 +431,22 @@ def test_a_failed_parallel_load_drops_its_chunks_and_a_crashed_ones_are_swept(
 
     assert _leftover_build_tables(db) == [] and _leftover_sequences(db) == []
     assert db.execute("SELECT count(*) FROM core_source WHERE sid = %s", (sid,)).fetchone() == (0,)
-    # What a killed worker would leave: a committed chunk of a task no longer running.
+    # What a killed worker would leave: committed chunks nobody builds any more; and the
+    # chunks of a load still going on (its session holds the build's lock).
     db.execute(
         "CREATE TABLE core_geometry_parts.load_src_crashed0000_0 (gid bigint);"
-        " CREATE SEQUENCE core_geometry_parts.load_src_crashed0000_0_gid"
+        " CREATE SEQUENCE core_geometry_parts.load_src_crashed0000_0_gid;"
+        " CREATE TABLE core_geometry_parts.load_src_running0000_0 (gid bigint)"
     )
-    result = _load_in_chunks(engine, staged, sid=sid)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as other:
+        raw = other.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        with partitions.build_lock(raw, name="load_src_running0000"):
+            result = _load_in_chunks(engine, staged, sid=sid)
+            assert _leftover_build_tables(db) == ["load_src_running0000_0"]
     assert result.feature_count == 6000
-    assert _leftover_build_tables(db) == [] and _leftover_sequences(db) == []
+    assert _leftover_sequences(db) == []
+    db.execute("DROP TABLE core_geometry_parts.load_src_running0000_0")
 
 
 def test_a_reserved_block_of_gids_is_nobody_elses(engine: Engine, db: Conn) -> None:

@@ -204,17 +204,27 @@ def stream_geojson(
     """Stream a GeoJSON file: a FeatureCollection, newline-delimited features
     (GeoJSONSeq, with or without RFC 8142 record separators), or one Feature/geometry.
 
-    The file is read in chunks and the features parsed in parallel, so memory stays
-    bounded by ``batch_size``. Columns: the properties in the order they first appear,
-    typed from the first batch (bool, int64, float64, date32 for "YYYY-MM-DD"
-    strings, else utf8; nested values as their JSON text), then ``geometry`` (ISO
-    WKB, GeoArrow metadata as in :func:`stream_shapefile`). A property first seen in a
-    later batch, or a value that does not fit its column, raises FormatError naming the
-    1-based feature: use :func:`parse_geojson` for files whose properties vary.
+    Two passes over the file, memory bounded by ``batch_size`` features either way: a
+    cheap schema pass classifies every feature's id and properties (no geometry is
+    decoded), then batches are parsed in parallel straight into Arrow columns (the
+    next batch is scanned while one is parsed).
 
-    The source CRS is ``source_crs``, else the 2008 ``crs`` member (schema metadata
-    ``geo_engine:crs_source`` = ``member``), else EPSG:4326; coordinates are always read
-    x/lon first. Invalid JSON or geometry raises FormatError naming the feature.
+    Columns: ``id`` when any feature has an ``id`` member (typed like a property; it
+    is called ``feature_id`` when a property is named ``id``, then ``feature_id_1``,
+    ... while that is taken too), the properties in the order they first appear,
+    then ``geometry`` (ISO WKB, GeoArrow metadata as in :func:`stream_shapefile`).
+    Types come from every feature, widening where they differ: bool, int64 (widened
+    to float64 by any float), float64, date32 (every value a "YYYY-MM-DD" string),
+    else utf8 (numbers and booleans mixed with other types, and nested objects and
+    arrays, as their JSON text). A property absent from a feature is null.
+
+    The source CRS is ``source_crs``, else the 2008 ``crs`` member wherever it is in
+    the file (``{"type": "name"}`` or ``{"type": "EPSG"}``; ``null`` means none;
+    members that disagree raise CrsError; schema metadata ``geo_engine:crs_source``
+    = ``member``), else EPSG:4326; coordinates are always read x/lon first. Invalid
+    JSON in the ids or properties, or a file that ends inside a value, raises
+    FormatError naming the 1-based feature from the call; invalid geometry does so
+    when its batch is read (from the call for the first batch).
     """
 
 def parse_geojson(
@@ -223,9 +233,9 @@ def parse_geojson(
     source_crs: str | None = None,
     target_crs: str | None = "EPSG:4326",
 ) -> Table:
-    """Read a whole GeoJSON file into a ``pyarrow.Table``, the property types inferred
-    from every feature (so properties may vary between features). Otherwise as
-    :func:`stream_geojson`."""
+    """Read a whole GeoJSON file into a ``pyarrow.Table``: the batches of
+    :func:`stream_geojson` (same columns, types and checks), every one read before
+    returning, so any error raises its own exception class."""
 
 @overload
 def transform_coords(
@@ -267,16 +277,40 @@ def transform_crs(geometry: ArrowArrayExportable, *, from_crs: str, to_crs: str)
     raises CrsError naming the row. Runs without the GIL, in parallel.
     """
 
-def infer_metadata(data: ArrowArrayExportable | ArrowStreamExportable) -> dict[str, Any]:
-    """Summarise a table, record batch or stream (a stream is consumed).
+def infer_metadata(
+    data: ArrowArrayExportable | ArrowStreamExportable | str | os.PathLike[str],
+    *,
+    layer: str | None = None,
+    encoding: str | None = None,
+    source_crs: str | None = None,
+    x: str | None = None,
+    y: str | None = None,
+    wkt: str | None = None,
+    delimiter: str | None = None,
+) -> dict[str, Any]:
+    """Summarise a file, or a table, record batch or stream (a stream is consumed), in
+    one pass.
 
-    Returns ``{"row_count": int, "columns": [{"name", "type", "null_count", "min",
-    "max"}, ...], "geometry": {"column", "null_count", "types": {"Point": n, ...},
-    "has_z", "bbox": [xmin, ymin, xmax, ymax] | None, "crs": PROJJSON | None} | None}``.
-    The geometry column is the one with ``geoarrow.wkb`` metadata, else a binary
-    ``geometry``; min/max cover numbers (NaN left out), strings, booleans and dates
-    (as "YYYY-MM-DD"), None for other types. Invalid WKB raises GeometryError naming
-    the row of its batch. Runs without the GIL, in parallel.
+    A path is read by its extension: .shp/.zip (``layer``, ``encoding``,
+    ``source_crs`` as in :func:`stream_shapefile`), .csv/.tsv/.txt (``x``, ``y``,
+    ``wkt``, ``delimiter``, ``source_crs`` as in :func:`stream_csv_points`),
+    .geojson/.json/.geojsonl/.geojsons/.ndjson/.jsonl (``source_crs`` as in
+    :func:`stream_geojson`); coordinates are summarised in the file's own CRS (no
+    reprojection). Other extensions raise FormatError; the options with Arrow data
+    raise ValueError.
+
+    Returns ``{"row_count": int, "feature_count": int (the same), "columns": [{"name",
+    "type", "null_count", "min", "max"}, ...], "geometry": {"column", "null_count",
+    "types": {"Point": n, ...}, "has_z", "bbox": [xmin, ymin, xmax, ymax] | None, "crs":
+    PROJJSON | None} | None, "geometry_types": ["Point", ...] (sorted), "bbox": as in
+    geometry, "crs": {"projjson", "authority": "EPSG:27700" | None, "epsg": 27700 |
+    None} | None}``, and for a path also ``"format"`` ("shapefile", "csv", "geojson")
+    and ``"metadata"`` (the reader's schema metadata: ``geo_engine:crs_source``,
+    ``geo_engine:encoding``, ...). The geometry column is the one with
+    ``geoarrow.wkb`` metadata, else a binary ``geometry``; min/max cover numbers (NaN
+    left out), strings, booleans and dates (as "YYYY-MM-DD"), None for other types.
+    Invalid WKB raises GeometryError naming the row of its batch; a file's errors are
+    its reader's. Runs without the GIL, in parallel.
     """
 
 def validate_geometry(geometry: ArrowArrayExportable) -> RecordBatch:

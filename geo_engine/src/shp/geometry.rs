@@ -6,7 +6,9 @@ use crate::wkb;
 pub const NULL_SHAPE: i32 = 0;
 pub const MULTIPATCH: i32 = 31;
 
-/// Coordinates of a chunk of records, z kept aligned with x/y (0 where absent).
+/// Coordinates of a chunk of records, z kept aligned with x/y (0 where absent), and
+/// the parts and polygons of its shapes: flat arenas, so decoding a record allocates
+/// nothing of its own.
 #[derive(Debug, Default)]
 pub struct Coords {
     pub xs: Vec<f64>,
@@ -14,13 +16,17 @@ pub struct Coords {
     pub zs: Vec<f64>,
     /// Whether any shape of the chunk has z values.
     pub any_z: bool,
+    /// Parts of lines, and rings of polygons (each polygon's shell then its holes).
+    pub parts: Vec<Span>,
+    /// Polygons: ranges of `parts`.
+    pub polygons: Vec<Span>,
 }
 
-/// A half-open range of coordinates in a [`Coords`].
+/// A half-open range (of coordinates, parts or polygons) in a [`Coords`].
 pub type Span = (usize, usize);
 
 /// The layout of one decoded shape over a [`Coords`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Shape {
     Null,
     Point {
@@ -31,13 +37,14 @@ pub enum Shape {
         span: Span,
         z: bool,
     },
+    /// Lines: a range of `Coords::parts`.
     Lines {
-        parts: Vec<Span>,
+        parts: Span,
         z: bool,
     },
-    /// Polygons, each a shell followed by its holes.
+    /// Polygons: a range of `Coords::polygons`.
     Polygons {
-        polygons: Vec<Vec<Span>>,
+        polygons: Span,
         z: bool,
     },
 }
@@ -135,31 +142,51 @@ pub fn decode(content: &[u8], coords: &mut Coords) -> Result<Shape, String> {
                 return Ok(Shape::Null);
             }
             need(content, 44, n_parts.saturating_mul(4))?;
-            let mut starts = Vec::with_capacity(n_parts);
-            for i in 0..n_parts {
-                starts.push(count(i32_at(content, 44 + 4 * i)?, "part index")?);
-            }
             let points_at = 44 + 4 * n_parts;
             let span = read_points(content, points_at, n_points, z, coords)?;
-            let mut parts = Vec::with_capacity(n_parts);
-            for (i, &start) in starts.iter().enumerate() {
-                let end = starts.get(i + 1).copied().unwrap_or(n_points);
+            let first_part = coords.parts.len();
+            coords.parts.reserve(n_parts);
+            let mut start = count(i32_at(content, 44)?, "part index")?;
+            if start != 0 {
+                return Err(format!("first part starts at point {start}, not 0"));
+            }
+            for i in 0..n_parts {
+                let end = if i + 1 < n_parts {
+                    count(i32_at(content, 44 + 4 * (i + 1))?, "part index")?
+                } else {
+                    n_points
+                };
                 if start > end || end > n_points {
                     return Err(format!(
                         "part {i} starts at point {start}, past its end {end}"
                     ));
                 }
-                if i == 0 && start != 0 {
-                    return Err(format!("first part starts at point {start}, not 0"));
-                }
-                parts.push((span.0 + start, span.0 + end));
+                coords.parts.push((span.0 + start, span.0 + end));
+                start = end;
             }
+            let parts = (first_part, coords.parts.len());
             if base == 3 {
-                Ok(Shape::Lines { parts, z })
-            } else {
-                let polygons = assemble_rings(&parts, &coords.xs, &coords.ys);
-                Ok(Shape::Polygons { polygons, z })
+                return Ok(Shape::Lines { parts, z });
             }
+            let first_polygon = coords.polygons.len();
+            if n_parts == 1 {
+                // One ring: one polygon, whatever its orientation.
+                coords.polygons.push(parts);
+            } else {
+                let rings = coords.parts.get(parts.0..parts.1).unwrap_or_default();
+                let grouped = assemble_rings(rings, &coords.xs, &coords.ys);
+                // Rewrite the rings polygon by polygon, shells first.
+                coords.parts.truncate(first_part);
+                for polygon in grouped {
+                    let from = coords.parts.len();
+                    coords.parts.extend(polygon);
+                    coords.polygons.push((from, coords.parts.len()));
+                }
+            }
+            Ok(Shape::Polygons {
+                polygons: (first_polygon, coords.polygons.len()),
+                z,
+            })
         }
     }
 }
@@ -413,7 +440,8 @@ pub fn write_wkb(shape: &Shape, coords: &Coords, out: &mut Vec<u8>) -> bool {
             }
         }
         Shape::Lines { parts, z } => {
-            if let [part] = parts.as_slice() {
+            let parts = coords.parts.get(parts.0..parts.1).unwrap_or_default();
+            if let [part] = parts {
                 wkb::write_header(out, wkb::LINESTRING, *z);
                 wkb::write_u32(out, span_len(*part));
                 write_coords(*part, *z, coords, out);
@@ -428,7 +456,8 @@ pub fn write_wkb(shape: &Shape, coords: &Coords, out: &mut Vec<u8>) -> bool {
             }
         }
         Shape::Polygons { polygons, z } => {
-            let write_polygon = |rings: &Vec<Span>, out: &mut Vec<u8>| {
+            let write_polygon = |rings: &Span, out: &mut Vec<u8>| {
+                let rings = coords.parts.get(rings.0..rings.1).unwrap_or_default();
                 wkb::write_header(out, wkb::POLYGON, *z);
                 wkb::write_u32(out, len_u32(rings.len()));
                 for ring in rings {
@@ -436,7 +465,11 @@ pub fn write_wkb(shape: &Shape, coords: &Coords, out: &mut Vec<u8>) -> bool {
                     write_coords(*ring, *z, coords, out);
                 }
             };
-            if let [polygon] = polygons.as_slice() {
+            let polygons = coords
+                .polygons
+                .get(polygons.0..polygons.1)
+                .unwrap_or_default();
+            if let [polygon] = polygons {
                 write_polygon(polygon, out);
             } else {
                 wkb::write_header(out, wkb::MULTIPOLYGON, *z);
@@ -489,6 +522,17 @@ pub(crate) mod tests {
         out
     }
 
+    /// Each polygon's rings, as coordinate spans.
+    fn polygons_of(shape: &Shape, coords: &Coords) -> Vec<Vec<Span>> {
+        let Shape::Polygons { polygons, .. } = shape else {
+            panic!("{shape:?}")
+        };
+        coords.polygons[polygons.0..polygons.1]
+            .iter()
+            .map(|&(a, b)| coords.parts[a..b].to_vec())
+            .collect()
+    }
+
     #[test]
     fn hole_goes_to_the_shell_that_contains_it() {
         // Shell A, shell B, then a hole that lies in B (the second shell).
@@ -504,11 +548,8 @@ pub(crate) mod tests {
         let mut coords = Coords::default();
         let shape = decode(&record, &mut coords).unwrap();
         assert_eq!(
-            shape,
-            Shape::Polygons {
-                polygons: vec![vec![(0, 5)], vec![(5, 10), (10, 15)]],
-                z: false
-            }
+            polygons_of(&shape, &coords),
+            vec![vec![(0, 5)], vec![(5, 10), (10, 15)]]
         );
         let mut out = Vec::new();
         assert!(write_wkb(&shape, &coords, &mut out));
@@ -528,11 +569,9 @@ pub(crate) mod tests {
         ];
         let record = parts_record(5, &rings, None);
         let mut coords = Coords::default();
-        let Shape::Polygons { polygons, .. } = decode(&record, &mut coords).unwrap() else {
-            panic!()
-        };
+        let shape = decode(&record, &mut coords).unwrap();
         assert_eq!(
-            polygons,
+            polygons_of(&shape, &coords),
             vec![
                 vec![(0, 5), (5, 10)],
                 vec![(10, 15), (15, 20)],
@@ -542,10 +581,8 @@ pub(crate) mod tests {
         // All counter-clockwise: each ring stands alone, as GDAL reads it.
         let record = parts_record(5, &[ccw(0.0, 0.0, 4.0, 4.0), ccw(1.0, 1.0, 2.0, 2.0)], None);
         let mut coords = Coords::default();
-        let Shape::Polygons { polygons, .. } = decode(&record, &mut coords).unwrap() else {
-            panic!()
-        };
-        assert_eq!(polygons.len(), 2);
+        let shape = decode(&record, &mut coords).unwrap();
+        assert_eq!(polygons_of(&shape, &coords).len(), 2);
     }
 
     #[test]

@@ -178,6 +178,14 @@ pub struct ShapefileReader {
     next_record: usize,
     batch_size: usize,
     info: ShapefileInfo,
+    /// Read buffers kept between batches.
+    buffers: Buffers,
+}
+
+#[derive(Default)]
+struct Buffers {
+    shp: Vec<u8>,
+    dbf: Vec<u8>,
 }
 
 fn resolve_encoding(
@@ -342,6 +350,7 @@ impl ShapefileReader {
             next_record: 0,
             batch_size: options.batch_size,
             info,
+            buffers: Buffers::default(),
         })
     }
 
@@ -359,18 +368,27 @@ impl ShapefileReader {
             let start = self.next_record;
             let end = start.saturating_add(self.batch_size).min(total);
             self.next_record = end;
-            if let Some(batch) = self.read_range(start, end)? {
+            let mut buffers = std::mem::take(&mut self.buffers);
+            let batch = self.read_range(start, end, &mut buffers);
+            self.buffers = buffers;
+            if let Some(batch) = batch? {
                 return Ok(Some(batch));
             }
         }
     }
 
     /// The batch of records `start..end` (0-based), `None` if all are deleted.
-    fn read_range(&self, start: usize, end: usize) -> Result<Option<RecordBatch>> {
+    fn read_range(
+        &self,
+        start: usize,
+        end: usize,
+        buffers: &mut Buffers,
+    ) -> Result<Option<RecordBatch>> {
         let record_len = self.dbf_header.record_len;
-        let dbf_bytes = self.dbf.read_at(
+        let dbf_bytes = self.dbf.read_at_with(
             self.dbf_header.header_len + (start as u64) * record_len as u64,
             (end - start) * record_len,
+            &mut buffers.dbf,
         )?;
         let mut kept = Vec::with_capacity(end - start);
         let mut records = Vec::with_capacity(end - start);
@@ -387,9 +405,9 @@ impl ShapefileReader {
             records,
             numbers: kept.iter().map(|&r| r as u64 + 1).collect(),
         };
-        let (shp_bytes, base) = self.read_shapes(&kept)?;
+        let (shp_bytes, base) = self.read_shapes(&kept, &mut buffers.shp)?;
         let (geometry, columns) = rayon::join(
-            || self.build_geometry(&kept, &shp_bytes, base),
+            || self.build_geometry(&kept, shp_bytes, base),
             || {
                 self.dbf_header
                     .fields
@@ -408,7 +426,7 @@ impl ShapefileReader {
     }
 
     /// The .shp bytes covering the given records, and the file offset they start at.
-    fn read_shapes(&self, kept: &[usize]) -> Result<(Vec<u8>, u64)> {
+    fn read_shapes<'a>(&'a self, kept: &[usize], buf: &'a mut Vec<u8>) -> Result<(&'a [u8], u64)> {
         let mut lo = u64::MAX;
         let mut hi = 0u64;
         let mut total = 0u64;
@@ -430,7 +448,7 @@ impl ShapefileReader {
         }
         let len =
             usize::try_from(span).map_err(|_| Error::InvalidArgument("batch too large".into()))?;
-        Ok((self.shp.read_at(lo, len)?.into_owned(), lo))
+        Ok((self.shp.read_at_with(lo, len, buf)?, lo))
     }
 
     fn record_extent(&self, record: usize) -> Result<(u64, usize)> {
@@ -515,7 +533,9 @@ impl ShapefileReader {
             shapes.push(shape);
         }
         if let Some(pool) = &self.transform {
-            let Coords { xs, ys, zs, any_z } = &mut coords;
+            let Coords {
+                xs, ys, zs, any_z, ..
+            } = &mut coords;
             let zs = if *any_z {
                 Some(zs.as_mut_slice())
             } else {

@@ -86,6 +86,43 @@ impl Input {
         }
     }
 
+    /// `len` bytes at `offset`: borrowed from memory, or read into `buf` (kept by
+    /// the caller between reads, so that its pages are reused).
+    pub fn read_at_with<'a>(
+        &'a self,
+        offset: u64,
+        len: usize,
+        buf: &'a mut Vec<u8>,
+    ) -> Result<&'a [u8]> {
+        match &self.bytes {
+            Bytes::Memory(_) => match self.read_at(offset, len)? {
+                Cow::Borrowed(bytes) => Ok(bytes),
+                Cow::Owned(bytes) => {
+                    *buf = bytes;
+                    Ok(buf.as_slice())
+                }
+            },
+            Bytes::File(file) => {
+                offset
+                    .checked_add(len as u64)
+                    .filter(|&end| end <= self.len)
+                    .ok_or_else(|| {
+                        Error::format(
+                            Location::file(&self.path),
+                            format!(
+                                "file is truncated: needs {len} bytes at offset {offset}, has {} bytes",
+                                self.len
+                            ),
+                        )
+                    })?;
+                buf.clear();
+                buf.resize(len, 0);
+                read_exact_at(file, buf, offset).map_err(|err| Error::io(&self.path, err))?;
+                Ok(buf.as_slice())
+            }
+        }
+    }
+
     /// The whole input.
     pub fn read_all(&self) -> Result<Cow<'_, [u8]>> {
         let len = usize::try_from(self.len)
