@@ -341,6 +341,92 @@ impl Crs {
     }
 }
 
+/// One of the operations PROJ considers for a CRS pair, in the order (and with the
+/// settings) `proj_create_crs_to_crs` lists them: best first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub name: String,
+    /// The operation as a PROJ string (before axis normalisation), if it has one.
+    pub proj_string: Option<String>,
+    /// Metres; negative when unknown (ballpark operations).
+    pub accuracy: f64,
+    /// Area of use: west, south, east, north (degrees).
+    pub area: Option<[f64; 4]>,
+}
+
+/// The candidate operations from `source` to `target`.
+pub fn candidate_operations(source: &Crs, target: &Crs) -> Result<Vec<Candidate>> {
+    let context = format!("operations {} -> {}", source.label(), target.label());
+    let ctx = Context::new()?;
+    let src = ctx.create(&source.definition, &context)?;
+    let dst = ctx.create(&target.definition, &context)?;
+    // SAFETY: ctx is live; a null authority means any.
+    let factory = unsafe { sys::proj_create_operation_factory_context(ctx.0, ptr::null()) };
+    if factory.is_null() {
+        return Err(Error::crs(context, ctx.last_error()));
+    }
+    // SAFETY: ctx, factory, src and dst are live; the factory is destroyed once, after
+    // the operations are created.
+    let list = unsafe {
+        sys::proj_operation_factory_context_set_spatial_criterion(
+            ctx.0,
+            factory,
+            sys::PROJ_SPATIAL_CRITERION_PROJ_SPATIAL_CRITERION_PARTIAL_INTERSECTION,
+        );
+        let grids = if sys::proj_context_is_network_enabled(ctx.0) != 0 {
+            sys::PROJ_GRID_AVAILABILITY_USE_PROJ_GRID_AVAILABILITY_KNOWN_AVAILABLE
+        } else {
+            sys::PROJ_GRID_AVAILABILITY_USE_PROJ_GRID_AVAILABILITY_DISCARD_OPERATION_IF_MISSING_GRID
+        };
+        sys::proj_operation_factory_context_set_grid_availability_use(ctx.0, factory, grids);
+        let list = sys::proj_create_operations(ctx.0, src.ptr, dst.ptr, factory);
+        sys::proj_operation_factory_context_destroy(factory);
+        list
+    };
+    if list.is_null() {
+        return Err(Error::crs(context, ctx.last_error()));
+    }
+    let mut found = Vec::new();
+    // SAFETY: list is live until destroyed below; every item is wrapped in an Object
+    // (destroyed when dropped) and read through the context.
+    unsafe {
+        let count = sys::proj_list_get_count(list);
+        for i in 0..count {
+            let op = sys::proj_list_get(ctx.0, list, i);
+            if op.is_null() {
+                continue;
+            }
+            let op = Object { ptr: op, ctx: &ctx };
+            let proj_string = op.string(sys::proj_as_proj_string(
+                ctx.0,
+                op.ptr,
+                sys::PJ_PROJ_STRING_TYPE_PJ_PROJ_5,
+                ptr::null(),
+            ));
+            let accuracy = sys::proj_coordoperation_get_accuracy(ctx.0, op.ptr);
+            let (mut west, mut south, mut east, mut north) = (0.0, 0.0, 0.0, 0.0);
+            let has_area = sys::proj_get_area_of_use(
+                ctx.0,
+                op.ptr,
+                &mut west,
+                &mut south,
+                &mut east,
+                &mut north,
+                ptr::null_mut(),
+            ) != 0
+                && west > -1000.0;
+            found.push(Candidate {
+                name: op.name(),
+                proj_string,
+                accuracy,
+                area: has_area.then_some([west, south, east, north]),
+            });
+        }
+        sys::proj_list_destroy(list);
+    }
+    Ok(found)
+}
+
 /// A coordinate operation between two CRSs, x/lon first on both sides.
 pub struct Transformer {
     op: *mut sys::PJ,
@@ -475,8 +561,8 @@ impl TransformerPool {
     }
 
     /// Whether a closed-form transform stands in for PROJ where it can.
-    pub fn fast_path(&self) -> Option<FastPath> {
-        self.fast
+    pub fn fast_path(&self) -> Option<&FastPath> {
+        self.fast.as_ref()
     }
 
     /// Transforms coordinates in place: the fast path when there is one and every
@@ -489,8 +575,8 @@ impl TransformerPool {
         zs: Option<&mut [f64]>,
     ) -> Result<std::result::Result<(), (usize, String)>> {
         // The fast paths leave z alone, as PROJ's operations for them do.
-        if let Some(fast) = self.fast {
-            if fast.apply(xs, ys) {
+        if let Some(fast) = &self.fast {
+            if fast.apply(xs, ys, zs.as_deref()) {
                 return Ok(Ok(()));
             }
         }

@@ -149,3 +149,49 @@ def test_web_mercator_outside_the_closed_form_is_projs(x: float, y: float) -> No
     ours = geo_engine.transform_coords(xs, ys, from_crs="EPSG:4326", to_crs="EPSG:3857")
     theirs = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(xs, ys)
     np.testing.assert_allclose(ours, theirs, rtol=1e-15, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("target", "area"),
+    [
+        ("EPSG:27700", (-8.82, 49.79, 1.92, 60.94)),  # Helmert (OSGB36 (6)) + TM
+        ("EPSG:32633", (12.0, 0.0, 18.0, 84.0)),  # UTM
+        ("EPSG:2157", (-10.56, 51.39, -5.34, 55.43)),  # TM on GRS80
+    ],
+)
+def test_transverse_mercator_closed_form_matches_pyproj(
+    target: str, area: tuple[float, float, float, float]
+) -> None:
+    # Inside the area of use of the operation PROJ ranks first, geographic -> TM grid is
+    # computed without PROJ; it must give pyproj's figures to the nanometre, z or not.
+    west, south, east, north = area
+    n = 300_000
+    x = np.concatenate([RNG.uniform(west, east, n), [west, east, west, east]])
+    y = np.concatenate([RNG.uniform(south, north, n), [south, north, north, south]])
+    z = RNG.uniform(-100, 4000, x.size)
+    transformer = pyproj.Transformer.from_crs("EPSG:4326", target, always_xy=True)
+    ours_x, ours_y = geo_engine.transform_coords(x, y, from_crs="EPSG:4326", to_crs=target)
+    theirs_x, theirs_y = transformer.transform(x, y)
+    np.testing.assert_allclose(ours_x, theirs_x, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(ours_y, theirs_y, rtol=0, atol=1e-8)
+    ours = geo_engine.transform_coords(x, y, z=z, from_crs="EPSG:4326", to_crs=target)
+    theirs = transformer.transform(x, y, z)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-8)
+    # A chunk with points outside the area goes to PROJ whole: the same figures.
+    x[5], y[5] = west - 1.0, south - 1.0
+    ours_x, ours_y = geo_engine.transform_coords(x, y, from_crs="EPSG:4326", to_crs=target)
+    theirs_x, theirs_y = transformer.transform(x, y)
+    np.testing.assert_allclose(ours_x, theirs_x, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(ours_y, theirs_y, rtol=0, atol=1e-6)
+
+
+def test_transverse_mercator_in_readers_matches_pyproj() -> None:
+    # The readers' and transform_crs's reprojection goes through the same pool.
+    geometries = np.array(
+        [Point(-0.1, 51.5), LineString([(-1, 52), (-2, 53)]), Point(-20.0, 40.0)], dtype=object
+    )
+    wkb = pa.array(shapely.to_wkb(geometries, flavor="iso"), pa.binary())
+    out = geo_engine.transform_crs(wkb, from_crs="EPSG:4326", to_crs="EPSG:27700")
+    ours = shapely.from_wkb(np.array(out.to_pylist(), dtype=object))
+    theirs = reproject(geometries, "EPSG:4326", "EPSG:27700")
+    assert shapely.equals_exact(ours, theirs, tolerance=1e-6).all()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import dramatiq
+import psycopg
 import pytest
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import TimeLimitExceeded
@@ -131,6 +132,12 @@ def test_the_last_step_succeeds_the_task_with_its_result(
         (geo_engine.FormatError("roads.shp: record 7: bad shape"), "format_error", "record 7"),
         (geo_engine.EncodingError("roads.dbf: record 2: not UTF-8"), "encoding_error", "record 2"),
         (TimeLimitExceeded(), "time_limit_exceeded", "ran longer than"),
+        # The same limit enforced inside PostgreSQL (statement_timeout).
+        (
+            psycopg.errors.QueryCanceled("canceling statement due to statement timeout"),
+            "time_limit_exceeded",
+            "ran longer than",
+        ),
     ],
 )
 def test_bad_input_fails_the_task_at_once(
