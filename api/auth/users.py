@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import jwt
 from anyio import to_thread
 from fastapi import Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from fastapi_users import BaseUserManager, FastAPIUsers, IntegerIDMixin, exceptions, schemas
 from fastapi_users.authentication import AuthenticationBackend, BearerTransport
+from fastapi_users.jwt import decode_jwt
 from fastapi_users.models import UserProtocol
 from fastapi_users_db_sqlalchemy import SQLAlchemyUserDatabase
 from sqlalchemy.exc import IntegrityError
@@ -81,7 +83,8 @@ class UserManager(IntegerIDMixin, BaseUserManager[User, int]):  # type: ignore[t
     """Account logic with Django-compatible passwords."""
 
     def __init__(self, user_db: DjangoUserDatabase, *, settings: AuthSettings) -> None:
-        super().__init__(user_db, DjangoPasswordHelper(iterations=settings.password_iterations))
+        self.passwords = DjangoPasswordHelper(iterations=settings.password_iterations)
+        super().__init__(user_db, self.passwords)
         self.reset_password_token_secret = settings.secret_key
         self.verification_token_secret = settings.secret_key
 
@@ -105,6 +108,39 @@ class UserManager(IntegerIDMixin, BaseUserManager[User, int]):  # type: ignore[t
         if new_hash is not None:
             await self.user_db.update(user, {"hashed_password": new_hash})
         return user
+
+    async def create(
+        self, user_create: schemas.UC, safe: bool = False, request: Request | None = None
+    ) -> User:
+        """Register, with the password hashed off the event loop."""
+        await self.passwords.hash_ahead(user_create.password)
+        return await super().create(user_create, safe, request)
+
+    async def _update(self, user: User, update_dict: dict[str, Any]) -> User:
+        """Update (password changes and resets too), hashing off the event loop."""
+        if update_dict.get("password") is not None:
+            await self.passwords.hash_ahead(update_dict["password"])
+        return await super()._update(user, update_dict)
+
+    async def forgot_password(self, user: User, request: Request | None = None) -> None:
+        """Issue a reset token; its password fingerprint is hashed off the event loop."""
+        if user.is_active:
+            await self.passwords.hash_ahead(user.hashed_password)
+        await super().forgot_password(user, request)
+
+    async def reset_password(
+        self, token: str, password: str, request: Request | None = None
+    ) -> User:
+        """Reset a password; the token's password fingerprint is checked off the event loop."""
+        try:
+            claims = decode_jwt(
+                token, self.reset_password_token_secret, [self.reset_password_token_audience]
+            )
+            user = await self.get(self.parse_id(claims["sub"]))
+            await self.passwords.verify_ahead(user.hashed_password, str(claims["password_fgpt"]))
+        except (jwt.PyJWTError, KeyError, exceptions.InvalidID, exceptions.UserNotExists):
+            pass  # a bad token: the library refuses it below with its own error
+        return await super().reset_password(token, password, request)
 
     async def on_after_login(
         self, user: User, request: Request | None = None, response: Response | None = None

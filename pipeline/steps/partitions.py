@@ -27,13 +27,20 @@ core_geometry) so that concurrent loads queue instead of deadlocking, and holds 
 for milliseconds. The cost of a load depends on its own size, not on how many rows
 other sources hold.
 
-A large import is built in parallel instead (`load_chunks`): its rows are split into
+A large import is built in parallel instead (`load_chunks`): one PostgreSQL backend
+parses the rows' jsonb and builds their GIST index on one core, so a million points
+took 4.8 s to load alone and 3.4 s in two chunks on two cores. The rows are split into
 contiguous chunks, each COPYed, indexed and analysed by its own connection in its own
 transaction (FREEZE again), with a block of gids reserved up front so that each chunk
 holds one gid range. The source's partition is then itself partitioned BY RANGE (gid),
 the chunks attached to it in the swap's transaction. The chunks are committed tables
-before the swap, invisible through core_geometry; a failed or crashed load's chunks are
-dropped (by the load, or by `sweep` at the next load).
+before the swap, invisible through core_geometry and guarded by an advisory lock; a
+failed load drops them, and a crashed load's (lock free) are dropped by `sweep` at the
+next load.
+
+Deleting a source deletes its rows through the foreign key (ON DELETE CASCADE); its
+emptied partition is detached and dropped by `sweep` at the next load, if the brief
+lock that takes comes at once.
 
 Each partition has every index of the parent (partitioned indexes cascade): the
 `source_id` btree is redundant inside a single-source partition but keeps the

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 
 import httpx
 import psycopg
+import pytest
 from fastapi_users.jwt import generate_jwt
 from redis.asyncio import Redis
 
+import api.auth.passwords
+import core.security
+from api.auth.passwords import DjangoPasswordHelper
 from api.state import Resources
 from core.security import TokenService, verify_password
 from tests.api.conftest import PASSWORD, Account
@@ -242,3 +247,48 @@ async def test_logout_needs_a_valid_token(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/v1/auth/logout")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_passwords_are_hashed_off_the_event_loop(
+    client: httpx.AsyncClient,
+    alice: Account,
+    resources: Resources,
+    db: psycopg.Connection[tuple[object, ...]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Register, forgot- and reset-password hash in worker threads, never on the loop."""
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    hash_now = DjangoPasswordHelper.hash_now
+    verify = core.security.verify_password
+
+    def recording_hash(self: DjangoPasswordHelper, password: str) -> str:
+        threads.append(threading.get_ident())
+        return hash_now(self, password)
+
+    def recording_verify(password: str, encoded: str) -> bool:
+        threads.append(threading.get_ident())
+        return verify(password, encoded)
+
+    monkeypatch.setattr(DjangoPasswordHelper, "hash_now", recording_hash)
+    monkeypatch.setattr(api.auth.passwords, "verify_password", recording_verify)
+    registered = await client.post(
+        "/api/v1/auth/register", json={"email": "bob@example.com", "password": "bob-password"}
+    )
+    assert registered.status_code == 201, registered.text
+    forgot = await client.post("/api/v1/auth/forgot-password", json={"email": alice.email})
+    assert forgot.status_code == 202
+    row = db.execute("SELECT password FROM auth_user WHERE id = %s", (alice.id,)).fetchone()
+    assert row is not None
+    token = generate_jwt(
+        {"sub": str(alice.id), "password_fgpt": django_hash(str(row[0])),
+         "aud": "fastapi-users:reset"},
+        resources.settings.auth.secret_key,
+        3600,
+    )  # fmt: skip
+    reset = await client.post(
+        "/api/v1/auth/reset-password", json={"token": token, "password": "new-password-1"}
+    )
+    assert reset.status_code == 200, reset.text
+    assert len(threads) >= 4
+    assert loop_thread not in threads

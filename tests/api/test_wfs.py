@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from sqlalchemy import text
 
+from api.services.wfs import FeatureFilter
+from api.state import Resources
 from tests.api.conftest import Account
 
 WFS = "/api/v1/wfs/"
@@ -196,3 +200,41 @@ async def test_wfs_without_slash_redirects(client: httpx.AsyncClient, alice: Acc
     response = await client.get("/api/v1/wfs?page_size=3", headers=alice.headers)
     assert response.status_code == 301
     assert response.headers["location"] == "/api/v1/wfs/?page_size=3"
+
+
+async def test_source_filter_reads_only_its_partition(
+    client: httpx.AsyncClient, alice: Account, db: Conn, resources: Resources
+) -> None:
+    """The source filter reaches the planner as constants: one partition is read, not all."""
+    a, b = add_source(db, "part_a"), add_source(db, "part_b")
+    for source in (a, b):
+        db.execute(
+            f"CREATE TABLE core_geometry_parts.wfs_test_{source} "
+            f"PARTITION OF core_geometry FOR VALUES IN ({source})"
+        )
+    try:
+        add_feature(db, a, "POINT(1 1)", {"n": 1})
+        add_feature(db, b, "POINT(2 2)", {"n": 2})
+        features = FeatureFilter(source="part_a")
+        async with resources.sessionmaker() as session:
+            where, params = await features.where(session)
+            plan = await session.scalar(
+                text(f"EXPLAIN (FORMAT JSON) SELECT * FROM core_geometry WHERE {where}"), params
+            )
+        scanned = {
+            node["Relation Name"]
+            for node in _plan_nodes(plan[0]["Plan"])  # type: ignore[index]
+            if "Relation Name" in node
+        }
+        assert scanned == {f"wfs_test_{a}"}
+        body = (await get(client, alice, source="part_a")).json()
+        assert [f["properties"]["n"] for f in body["features"]] == [1]
+    finally:
+        for source in (a, b):
+            db.execute(f"DROP TABLE core_geometry_parts.wfs_test_{source}")
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)

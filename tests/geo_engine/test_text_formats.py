@@ -195,6 +195,7 @@ def test_geojson_varying_properties(tmp_path: Path) -> None:
     ]
     path.write_text("\n".join(json.dumps(f) for f in lines) + "\n")
     streamed = stream(geo_engine.stream_geojson(path, batch_size=1))
+    assert streamed.schema.metadata[b"geo_engine:feature_count"] == b"3"
     assert streamed.column_names == ["a", "s", "b", "c", "d", "geometry"]
     assert streamed.schema.field("a").type == pa.float64()
     assert streamed["a"].to_pylist() == [1.0, 2.5, None]

@@ -171,6 +171,10 @@ impl GeoJsonReader {
                 "geo_engine:source_crs".to_string(),
                 source_crs.label().to_string(),
             ),
+            (
+                "geo_engine:feature_count".to_string(),
+                inferred.features.to_string(),
+            ),
         ]);
         let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
         Ok(Self {
@@ -413,6 +417,7 @@ mod tests {
         };
         let mut reader = GeoJsonReader::try_new(&path, options).unwrap();
         assert_eq!(reader.feature_count(), 2);
+        assert_eq!(reader.schema().metadata()["geo_engine:feature_count"], "2");
         let batches = reader.read_all().unwrap();
         assert_eq!(batches.len(), 2);
         let schema = batches[0].schema();
