@@ -70,29 +70,25 @@ def import_file(path: Path, *, name: str, kind: str) -> dict[str, Any]:
     from core.settings import get_settings
     from pipeline import tasks
     from pipeline.broker import QUEUE_NAME, STEP_ACTORS, enqueue_step
+    from pipeline.steps import duck
+    from pipeline.steps.formats import FORMATS
 
-    try:
-        from pipeline.steps.formats import FORMATS
-    except ImportError:  # a pipeline that reads shapefiles only
-        FORMATS = ("shapefile",)
     if kind not in FORMATS:
         return {"available": False, "reason": f"the pipeline reads no {kind} files"}
+    # What the worker pays once when it starts (pipeline.worker), not per import.
+    duck.warm_up()
     settings = get_settings()
     engine = make_sync_engine(settings.db)
     sessions = make_sync_sessionmaker(engine)
     folder = Path(tempfile.mkdtemp(dir=settings.pipeline.upload_dir))
-    task = tasks.new_shapefile_import(
+    task = tasks.new_import(
+        format=kind,
         owner_id=None,
         name=name,
-        shp=_link_upload(path, folder),
+        path=_link_upload(path, folder),
         upload_dir=folder,
         file_name=path.name,
     )
-    if kind != "shapefile":
-        # No task maker of its own for this format yet: the shapefile's, with the
-        # format and reader options the stage step reads from the params.
-        task.kind = f"import_{kind}"
-        task.params = {**task.params, "format": kind, "source_type": kind, "options": {}}
     step_of = {actor: step for step, actor in STEP_ACTORS.items()}
     steps: dict[str, float] = {}
     queue = broker.queues[QUEUE_NAME]

@@ -159,8 +159,9 @@ def run(
 
     section.notes += [
         "ours: the pipeline's own Dramatiq actors run in one worker process (a StubBroker "
-        "instead of Redis; each message taken off the queue in turn), timed from the task's "
-        "creation to its success: stage (geo_engine read + GeoParquet), profile (DuckDB), "
+        "instead of Redis; each message taken off the queue in turn; DuckDB warmed up first, "
+        "as the worker does when it starts), timed from the task's creation to its success: "
+        "stage (geo_engine read + GeoParquet), profile (DuckDB), "
         "load (binary COPY, index, ANALYZE), and the task records between them.",
         "ogr2ogr: `ogr2ogr -f PostgreSQL PG:... FILE -nln bench_ogr_<file> "
         "-lco SPATIAL_INDEX=GIST --config PG_USE_COPY YES -overwrite` (CSV also with "
@@ -173,11 +174,6 @@ def run(
         + (", ".join(seconds(value) for value in filled) or "— (failed)")
         + " as core_geometry grew.",
     ]
-    if any(row.get("available") and row["case"].endswith(".csv") for row in section.data):
-        section.notes.append(
-            "The CSV import is queued as a shapefile's is, with `format: csv` in the task's "
-            "params (what the stage step reads): the ETL service has no CSV endpoint yet."
-        )
     section.notes += _detail_notes(section)
     return section
 

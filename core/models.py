@@ -115,7 +115,8 @@ class Geometry(Base):
 
     LIST-partitioned by `source_id`, one partition per imported source (migration 0003,
     schema `core_geometry_parts`), so the primary key is `(gid, source_id)`; `gid` comes
-    from its own sequence and stays unique by itself.
+    from its own sequence and stays unique by itself. The partition stands in for an
+    index on `source_id` (migration 0004 keeps one on the DEFAULT partition only).
     """
 
     __tablename__ = "core_geometry"
@@ -136,7 +137,6 @@ class Geometry(Base):
     source_id: Mapped[int] = mapped_column(
         ForeignKey("core_source.id", ondelete="CASCADE"),
         primary_key=True,
-        index=True,
         nullable=False,
     )
 

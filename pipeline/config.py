@@ -27,8 +27,11 @@ class ImportSettings(BaseSettings):
         env_prefix="IMPORT_", env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore"
     )
 
-    # DuckDB's memory while staging; past it, the table and the sort spill to disk.
-    stage_memory_limit: str = "512MB"
+    # DuckDB's memory while staging; past it, the table and the sort spill to disk. The
+    # worker's peak is about this plus 550 MiB (the interpreter and its libraries, the
+    # Arrow batches in flight, DuckDB's Parquet writer): 256MB keeps the import of 10M
+    # points under 1 GiB, and 1M points still sort in memory.
+    stage_memory_limit: str = "256MB"
     # A load of at least `load_parallel_min_rows` rows is built by this many connections
     # side by side (0: one per CPU core of the worker).
     load_parallelism: int = Field(default=0, ge=0)

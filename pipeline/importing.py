@@ -6,6 +6,7 @@ Each function takes a `StepContext` and calls one plain step function
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -22,13 +23,10 @@ from core.settings import Settings
 from pipeline.config import import_settings
 from pipeline.runner import StepContext
 from pipeline.steps import load, profile, shapefile, stage
-from pipeline.steps.formats import (
-    InputFile,
-    bytes_read,
-    csv_records,
-    needs_transcoding,
-    to_utf8,
-)
+from pipeline.steps.formats import InputFile, bytes_read, needs_transcoding, to_utf8
+
+# Bad rows a skip warning lists by line; past them the full list goes to a CSV file.
+SKIPPED_ROWS_LISTED = 20
 
 
 def staged_path(settings: Settings, task: Task) -> Path:
@@ -39,6 +37,11 @@ def staged_path(settings: Settings, task: Task) -> Path:
 def profile_path(settings: Settings, task: Task) -> Path:
     """Where the task's profile is kept between the profile and load steps."""
     return settings.pipeline.staging_dir / f"{task.params['sid']}.profile.json"
+
+
+def skipped_rows_path(settings: Settings, task: Task) -> Path:
+    """Where the CSV rows a task left out are listed (line,reason) when there are many."""
+    return settings.pipeline.staging_dir / f"{task.params['sid']}.skipped_rows.csv"
 
 
 def input_file(params: dict[str, Any]) -> InputFile:
@@ -99,14 +102,46 @@ def stage_step(context: StepContext) -> None:
         # The user knows the file by its name, not by the server's upload folder.
         raise type(exc)(str(exc).replace(f"{source.path.parent}{os.sep}", "")) from exc
     context.timings.update(result.timings)
-    if source.format == "csv" and source.option("on_bad_rows") == "skip":
-        skipped = csv_records(source.path, source.option("delimiter")) - result.feature_count
-        if skipped > 0:
-            name = context.task.params.get("file_name") or source.path.name
-            context.warnings.append(
-                f"{skipped} bad row{'s' if skipped != 1 else ''} of {name} "
-                f"{'were' if skipped != 1 else 'was'} left out (on_bad_rows=skip)"
+    if result.skipped_rows:
+        name = context.task.params.get("file_name") or source.path.name
+        listing = None
+        if len(result.skipped_rows) > SKIPPED_ROWS_LISTED:
+            listing = write_skipped_rows(
+                skipped_rows_path(context.settings, context.task), result.skipped_rows
             )
+        context.warnings.append(skipped_rows_warning(name, result.skipped_rows, listing))
+
+
+def skipped_rows_warning(
+    name: str, skipped: list[tuple[int, str]], listing: Path | None = None
+) -> str:
+    """The task warning about the rows left out: how many, the first lines and why, and
+    where the full list is when it is longer than SKIPPED_ROWS_LISTED."""
+    count = len(skipped)
+    lines = "; ".join(f"line {line}: {reason}" for line, reason in skipped[:SKIPPED_ROWS_LISTED])
+    warning = (
+        f"{count} bad row{'s' if count != 1 else ''} of {name} "
+        f"{'were' if count != 1 else 'was'} left out (on_bad_rows=skip): {lines}"
+    )
+    if count > SKIPPED_ROWS_LISTED:
+        warning += f"; … and {count - SKIPPED_ROWS_LISTED} more"
+        if listing is not None:
+            warning += f" (all {count} are listed in {listing})"
+    return warning
+
+
+def write_skipped_rows(path: Path, skipped: list[tuple[int, str]]) -> Path:
+    """Write the rows left out as a CSV file of line,reason (in place once complete)."""
+    partial = path.with_name(path.name + ".part")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["line", "reason"])
+            writer.writerows(skipped)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
 
 
 def profile_step(context: StepContext) -> None:
@@ -217,6 +252,8 @@ def remove_upload(settings: Settings, task: Task) -> None:
 
 
 def remove_staged(settings: Settings, task: Task) -> None:
-    """Delete a failed task's staged file and profile (no source will point at them)."""
+    """Delete a failed task's staged file, profile and list of skipped rows (no source will
+    point at them)."""
     staged_path(settings, task).unlink(missing_ok=True)
     profile_path(settings, task).unlink(missing_ok=True)
+    skipped_rows_path(settings, task).unlink(missing_ok=True)

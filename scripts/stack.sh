@@ -115,6 +115,10 @@ shared_buffers = 512MB
 maintenance_work_mem = 512MB
 max_wal_size = 4GB
 synchronous_commit = off
+# A single-node cluster without replicas or WAL archiving: a table created and loaded
+# in one transaction (every import's partition) and its indexes skip the WAL.
+wal_level = minimal
+max_wal_senders = 0
 CONF
   fi
   if pg_running; then

@@ -10,12 +10,12 @@ use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyCapsule, PyDict, PyList, PyString, PyTuple};
 use pyo3_arrow::input::AnyRecordBatch;
 use pyo3_arrow::{PyArray, PyRecordBatch, PyRecordBatchReader, PyTable};
 
 use crate::copy::{self, CopyOptions};
-use crate::csv_points::{BadRows, CsvOptions, CsvPointReader};
+use crate::csv_points::{BadRows, CsvOptions, CsvPointReader, SharedSkipReport};
 use crate::error::Error;
 use crate::geojson::{GeoJsonOptions, GeoJsonReader};
 use crate::geometry_ops::{self, SimplifyMethod};
@@ -243,6 +243,57 @@ fn parse_delimiter(delimiter: Option<&str>) -> PyResult<Option<u8>> {
     }
 }
 
+/// The stream of `stream_csv_points`: an Arrow C stream (read once, by pyarrow,
+/// DuckDB, polars...) and the rows its reader left out so far.
+#[pyclass(module = "geo_engine", name = "CsvStream", frozen)]
+struct CsvStream {
+    stream: Py<PyRecordBatchReader>,
+    skipped: SharedSkipReport,
+}
+
+#[pymethods]
+impl CsvStream {
+    /// The batches as an Arrow C stream (the Arrow PyCapsule interface).
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyCapsule>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.stream
+            .bind(py)
+            .call_method1("__arrow_c_stream__", (requested_schema,))
+    }
+
+    /// The schema as an Arrow C schema (the Arrow PyCapsule interface).
+    fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.stream.bind(py).call_method0("__arrow_c_schema__")
+    }
+
+    /// (1-based line, reason) of every row left out so far (complete once the stream
+    /// has been read to its end).
+    #[getter]
+    fn skipped_rows(&self) -> Vec<(u64, String)> {
+        let report = self
+            .skipped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        report
+            .rows()
+            .map(|(line, reason)| (line, reason.to_string()))
+            .collect()
+    }
+
+    fn __repr__(&self) -> String {
+        let skipped = self
+            .skipped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len();
+        format!("CsvStream(skipped_rows: {skipped} so far)")
+    }
+}
+
 /// Stream a delimited text file of points or WKT (see the stub for the full doc).
 #[pyfunction]
 #[pyo3(
@@ -261,7 +312,7 @@ fn stream_csv_points(
     target_crs: Option<String>,
     batch_size: usize,
     on_bad_rows: String,
-) -> PyResult<PyRecordBatchReader> {
+) -> PyResult<CsvStream> {
     let delimiter = parse_delimiter(delimiter.as_deref())?;
     let options = CsvOptions {
         x,
@@ -273,16 +324,21 @@ fn stream_csv_points(
         batch_size,
         on_bad_rows: BadRows::parse(&on_bad_rows)?,
     };
-    let reader = py.detach(move || -> Result<_, Error> {
+    let (reader, skipped) = py.detach(move || -> Result<_, Error> {
         let mut reader = CsvPointReader::try_new(&path, options)?;
         let first = reader.next_batch()?;
-        Ok(Prefetched {
+        let skipped = reader.skip_report();
+        let reader = Prefetched {
             schema: reader.schema(),
             first,
             rest: reader,
-        })
+        };
+        Ok((reader, skipped))
     })?;
-    Ok(PyRecordBatchReader::new(Box::new(reader)))
+    Ok(CsvStream {
+        stream: Py::new(py, PyRecordBatchReader::new(Box::new(reader)))?,
+        skipped,
+    })
 }
 
 /// Stream a GeoJSON file (see the stub for the full doc).
@@ -528,6 +584,7 @@ fn _geo_engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CrsError", py.get_type::<CrsError>())?;
     m.add("GeometryError", py.get_type::<GeometryError>())?;
     m.add("GeoEngineIOError", py.get_type::<GeoEngineIOError>())?;
+    m.add_class::<CsvStream>()?;
     m.add_function(wrap_pyfunction!(stream_shapefile, m)?)?;
     m.add_function(wrap_pyfunction!(parse_shapefile, m)?)?;
     m.add_function(wrap_pyfunction!(list_layers, m)?)?;

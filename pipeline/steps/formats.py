@@ -8,7 +8,6 @@ the readers parse, type and reproject in Rust and yield record batches.
 from __future__ import annotations
 
 import codecs
-import csv
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +73,21 @@ def check_options(kind: Format, options: dict[str, Any]) -> dict[str, Any]:
     return given
 
 
-def open_stream(source: InputFile, *, batch_size: int) -> pa.RecordBatchReader:
+@dataclass(frozen=True)
+class Stream:
+    """A geo_engine reader's batches as a pyarrow stream, and (CSV) its bad-row report."""
+
+    reader: pa.RecordBatchReader
+    csv: geo_engine.CsvStream | None = None
+
+    @property
+    def skipped_rows(self) -> list[tuple[int, str]]:
+        """(1-based line, reason) of the rows the CSV reader left out so far
+        (`on_bad_rows="skip"`); complete once `reader` has been read to its end."""
+        return [] if self.csv is None else self.csv.skipped_rows
+
+
+def open_stream(source: InputFile, *, batch_size: int) -> Stream:
     """The geo_engine reader of `source` as a pyarrow stream (errors in the first batch raise)."""
     path = os.fspath(source.path)
     get = source.option
@@ -87,7 +100,7 @@ def open_stream(source: InputFile, *, batch_size: int) -> pa.RecordBatchReader:
         )
     elif source.format == "csv":
         delimiter = get("delimiter")
-        stream = geo_engine.stream_csv_points(
+        csv = geo_engine.stream_csv_points(
             path,
             x=get("x"),
             y=get("y"),
@@ -97,13 +110,14 @@ def open_stream(source: InputFile, *, batch_size: int) -> pa.RecordBatchReader:
             batch_size=batch_size,
             on_bad_rows=get("on_bad_rows") or "fail",
         )
+        return Stream(pa.RecordBatchReader.from_stream(csv), csv)
     elif source.format == "geojson":
         stream = geo_engine.stream_geojson(
             path, source_crs=get("source_crs"), batch_size=batch_size
         )
     else:  # pragma: no cover - Format is closed
         raise InvalidInput(f"unsupported format: {source.format}")
-    return pa.RecordBatchReader.from_stream(stream)
+    return Stream(pa.RecordBatchReader.from_stream(stream))
 
 
 def bytes_read(paths: list[Path]) -> int | None:
@@ -173,42 +187,3 @@ def to_utf8(source: Path, encoding: str, target: Path) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     return target
-
-
-_DELIMITERS = (",", ";", "\t", "|")
-
-
-def csv_records(path: Path, delimiter: str | None) -> int:
-    """How many records a CSV holds besides its header, well-formed or not (quotes and
-    line breaks inside values honoured; blank lines not counted), read by Arrow's C++
-    parser. With `on_bad_rows="skip"` the records minus the rows read are the rows left
-    out: geo_engine does not yet say which lines those were.
-    """
-    import pyarrow.csv as arrow_csv
-
-    with path.open("rb") as handle:
-        header = handle.readline().decode("utf-8-sig", errors="replace")
-    if delimiter in (None, ""):
-        delimiter = max(_DELIMITERS, key=header.count)  # geo_engine's rule: the most used
-    if delimiter == "\\t":
-        delimiter = "\t"
-    names = next(csv.reader([header], delimiter=delimiter))
-    malformed = 0
-
-    def count_malformed(_row: object) -> str:
-        nonlocal malformed
-        malformed += 1
-        return "skip"
-
-    reader = arrow_csv.open_csv(
-        path,
-        read_options=arrow_csv.ReadOptions(block_size=1 << 22),
-        parse_options=arrow_csv.ParseOptions(
-            delimiter=delimiter, newlines_in_values=True, invalid_row_handler=count_malformed
-        ),
-        convert_options=arrow_csv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()), include_columns=names[:1]
-        ),
-    )
-    rows: int = sum(batch.num_rows for batch in reader)
-    return rows + malformed

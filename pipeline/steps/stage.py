@@ -47,7 +47,7 @@ BBOX_COLUMN = "bbox"
 # GeoParquet recommends 50K-150K rows per row group; pruning wants them not too large.
 ROW_GROUP_ROWS = 100_000
 GEOPARQUET_VERSION = "1.1.0"
-DEFAULT_MEMORY_LIMIT = "512MB"
+DEFAULT_MEMORY_LIMIT = "256MB"
 # Formats read twice (see the module's doc); the others are materialised in DuckDB.
 PRESCAN_FORMATS = ("shapefile", "csv")
 # DuckDB's BOX_2D as a plain struct (an empty geometry has none: NULL).
@@ -70,6 +70,8 @@ class StageResult:
     crs: dict[str, Any] | None
     file_bytes: int
     timings: dict[str, float] = field(default_factory=dict)
+    # (1-based line, reason) of the rows a CSV reader left out (on_bad_rows="skip").
+    skipped_rows: list[tuple[int, str]] = field(default_factory=list)
 
 
 def run(
@@ -103,7 +105,8 @@ def run(
         timings["scan"] = _lap(clock)
         clock = time.perf_counter()
     known = None if summary is None else summary[0]
-    feed = _Feed(open_stream(source, batch_size=batch_size), on_progress, "read", known)
+    stream = open_stream(source, batch_size=batch_size)
+    feed = _Feed(stream.reader, on_progress, "read", known)
     schema = feed.schema
     crs = _crs_of(schema.field(GEOMETRY_COLUMN))
     attributes = [name for name in schema.names if name != GEOMETRY_COLUMN]
@@ -145,6 +148,8 @@ def run(
         crs=crs,
         file_bytes=destination.stat().st_size,
         timings=timings,
+        # The write read the stream to its end: the report is complete.
+        skipped_rows=stream.skipped_rows,
     )
 
 
@@ -153,7 +158,7 @@ Summary = tuple[int, list[float] | None, list[str]]
 
 def _prescan(source: InputFile, batch_size: int, on_progress: ProgressCallback | None) -> Summary:
     """Rows, extent and geometry types of `source`, from one pass of geo_engine over it."""
-    feed = _Feed(open_stream(source, batch_size=batch_size), on_progress, "scan")
+    feed = _Feed(open_stream(source, batch_size=batch_size).reader, on_progress, "scan")
     try:
         found = geo_engine.infer_metadata(feed.reader(plain=False))
     except (pa.ArrowInvalid, geo_engine.GeoEngineError) as exc:

@@ -6,7 +6,9 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyogrio
 import pytest
@@ -99,19 +101,117 @@ def test_csv_wkt(tmp_path: Path) -> None:
 def test_csv_bad_rows(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("x,y,n\n1,2,3\n1,oops,4\n5,6\n7,8,9\n")
-    with pytest.raises(geo_engine.FormatError, match=r"bad\.csv, line 3: coordinates"):
+    with pytest.raises(
+        geo_engine.FormatError, match=r"bad\.csv, line 3: latitude 'oops' is not a number"
+    ):
         geo_engine.stream_csv_points(path)
-    skipped = stream(geo_engine.stream_csv_points(path, on_bad_rows="skip"))
+    skipping = geo_engine.stream_csv_points(path, on_bad_rows="skip")
+    assert isinstance(skipping, geo_engine.CsvStream)
+    skipped = stream(skipping)
     assert skipped["n"].to_pylist() == [3, 9]
+    assert skipping.skipped_rows == [
+        (3, "latitude 'oops' is not a number"),
+        (4, "2 fields, the header has 3"),
+    ]
     with pytest.raises(ValueError, match="on_bad_rows"):
         geo_engine.stream_csv_points(path, on_bad_rows="ignore")
     with pytest.raises(ValueError, match=r'no column "lon"'):
         geo_engine.stream_csv_points(path, x="lon", y="y")
     late = tmp_path / "late.csv"
-    late.write_text("x,y,n\n1,2,3\n3,4,5\n5,6,seven\n")
+    late.write_text("x,y,n\n1,2,3\n3,4,5\n5,north,seven\n")
     reader = pa.RecordBatchReader.from_stream(geo_engine.stream_csv_points(late, batch_size=2))
-    with pytest.raises(pa.ArrowInvalid, match=r"FormatError: .*late\.csv, line 4"):
+    assert reader.schema.field("n").type == pa.string()  # "seven" is not a bad value
+    with pytest.raises(pa.ArrowInvalid, match=r"FormatError: .*late\.csv, line 4: latitude"):
         reader.read_all()
+
+
+def test_csv_skip_report_grows_with_the_stream(tmp_path: Path) -> None:
+    path = tmp_path / "cities.csv"
+    lines = ["name,lon,lat"] + [f"c{i},{i % 170},{i % 80}" for i in range(10)]
+    lines[3] = "c2,abc,10"
+    lines[5] = "c4,10,123.0"
+    lines[8] = "c7,,5"
+    path.write_text("\n".join(lines) + "\n")
+    csv = geo_engine.stream_csv_points(path, batch_size=4, on_bad_rows="skip")
+    # The first batch (lines 2-5) is read by the call.
+    assert csv.skipped_rows == [(4, "longitude 'abc' is not a number")]
+    assert "CsvStream" in repr(csv)
+    table = stream(csv)
+    assert table["name"].to_pylist() == [f"c{i}" for i in range(10) if i not in (2, 4, 7)]
+    assert csv.skipped_rows == [
+        (4, "longitude 'abc' is not a number"),
+        (6, "latitude 123.0 is out of range (-90 to 90)"),
+        (9, "longitude is missing"),
+    ]
+    # Failing instead names the same first line.
+    with pytest.raises(geo_engine.FormatError, match=r"cities\.csv, line 4: longitude 'abc'"):
+        geo_engine.stream_csv_points(path)
+
+
+def test_csv_stream_is_an_arrow_stream(tmp_path: Path) -> None:
+    path = tmp_path / "points.csv"
+    path.write_text(CSV_TEXT)
+    # DuckDB takes it by the Arrow PyCapsule interface, as pyarrow does.
+    csv = geo_engine.stream_csv_points(path)
+    assert duckdb.sql("SELECT count(*), sum(id) FROM csv").fetchall() == [(3, 6)]
+    assert csv.skipped_rows == []
+    with pytest.raises(OSError, match="closed stream"):
+        pa.RecordBatchReader.from_stream(csv)  # one-shot, like any Arrow stream
+    csv = geo_engine.stream_csv_points(path)
+    assert pa.schema(csv).names == pa.RecordBatchReader.from_stream(csv).schema.names
+
+
+def test_csv_types_from_the_whole_file_match_pyogrio(tmp_path: Path) -> None:
+    # Batches of two rows: the int column gets a float in the third batch, the float
+    # column a word; dates meet times with and without an offset.
+    path = tmp_path / "late.csv"
+    path.write_text(
+        "lon,lat,i,f,when,stamp\n"
+        "1,1,1,0.5,2024-01-01,2024-01-01\n"
+        "2,2,2,1.5,2024-01-02,2024-01-02T10:00:00\n"
+        "3,3,3,2.5,,2024-01-03 10:00:00.25\n"
+        "4,4,4,3.5,2024-01-04T00:00:00Z,\n"
+        "5,5,5.5,n/a,2024-01-05T12:00:00+02:00,2024-01-05\n"
+        "6,6,6,5.5,2024-01-06,2024-01-06T23:59:59\n"
+    )
+    csv = geo_engine.stream_csv_points(path, batch_size=2, on_bad_rows="skip")
+    ours = stream(csv)
+    assert csv.skipped_rows == []
+    assert ours.schema.field("i").type == pa.float64()
+    assert ours.schema.field("f").type == pa.string()
+    assert ours.schema.field("when").type == pa.timestamp("us", tz="UTC")
+    assert ours.schema.field("stamp").type == pa.timestamp("us")
+    # GDAL over the whole file (AUTODETECT_SIZE_LIMIT=0); its Arrow reader drops the
+    # offsets, its data frames keep them (in UTC).
+    options = {
+        "X_POSSIBLE_NAMES": "lon",
+        "Y_POSSIBLE_NAMES": "lat",
+        "AUTODETECT_TYPE": "YES",
+        "AUTODETECT_SIZE_LIMIT": "0",
+    }
+    _, theirs = pyogrio.read_arrow(path, **options)
+    theirs = pa.table(theirs)
+    for name in ("i", "f", "stamp"):
+        assert ours[name].to_pylist() == theirs[name].to_pylist(), name
+    frame = pyogrio.read_dataframe(path, use_arrow=True, **options)
+    assert str(frame["when"].dtype).endswith("UTC]")
+    expected = [None if pd.isna(v) else v.to_pydatetime() for v in frame["when"]]
+    assert ours["when"].to_pylist() == expected
+    assert_geometries_equal(geometries(ours), geometries(theirs, "wkb_geometry"))
+
+
+def test_csv_wkt_out_of_range(tmp_path: Path) -> None:
+    path = tmp_path / "shapes.csv"
+    path.write_text('id,wkt\n1,POINT (1 2)\n2,"LINESTRING (0 0, 181 0)"\n3,POINT (1\n')
+    csv = geo_engine.stream_csv_points(path, on_bad_rows="skip")
+    assert stream(csv)["id"].to_pylist() == [1]
+    [(line_2, range_problem), (line_3, wkt_problem)] = csv.skipped_rows
+    assert (line_2, range_problem) == (3, "longitude 181 is out of range (-180 to 180)")
+    assert line_3 == 4 and wkt_problem.startswith("invalid WKT"), wkt_problem
+    # A projected CRS has no such range.
+    projected = geo_engine.stream_csv_points(path, source_crs="EPSG:3857", on_bad_rows="skip")
+    assert stream(projected)["id"].to_pylist() == [1, 2]
+    assert [line for line, _ in projected.skipped_rows] == [4]
 
 
 # GeoJSON ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ and leave the worker serving the next import.
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 import zipfile
@@ -287,4 +288,42 @@ def test_bad_rows_are_left_out_with_a_warning_when_asked_to_skip(
     assert task["result"]["feature_count"] == 3
     kept = sorted(m["n"] for _, m, _ in features_of(db, task["result"]["source_id"]))
     assert kept == ["a", "e", "two\nlines"]
-    assert "2 bad rows of mixed.csv were left out (on_bad_rows=skip)" in task["warnings"]
+    assert (
+        "2 bad rows of mixed.csv were left out (on_bad_rows=skip): "
+        "line 6: longitude 'north' is not a number; line 7: 4 fields, the header has 3"
+    ) in task["warnings"]
+    sid = task["result"]["sid"]
+    assert not list(Path(stack.env["STAGING_DIR"]).glob(f"{sid}.skipped_rows*"))
+
+
+def test_many_bad_rows_are_listed_in_a_file_beside_the_staged_one(
+    stack: Stack, account: Account, tmp_path: Path
+) -> None:
+    path = tmp_path / "cities.csv"
+    rows = ["name,lon,lat"]
+    for i in range(60):
+        # Every third row has a latitude out of range, every fifth a bad longitude.
+        lat = "123.0" if i % 3 == 0 else str(i % 80)
+        lon = "abc" if i % 5 == 0 else str(i)
+        rows.append(f"c{i},{lon},{lat}")
+    path.write_text("\n".join(rows) + "\n")
+    bad = [i for i in range(60) if i % 3 == 0 or i % 5 == 0]
+
+    task = _import(stack, account, "csv", [path], name="cities", on_bad_rows="skip")
+
+    assert task["state"] == "succeeded", task
+    assert task["result"]["feature_count"] == 60 - len(bad)
+    [warning] = [w for w in task["warnings"] if "cities.csv" in w]
+    head = f"{len(bad)} bad rows of cities.csv were left out (on_bad_rows=skip): "
+    assert warning.startswith(head + "line 2: longitude 'abc' is not a number; line 5: ")
+    assert "line 5: latitude 123.0 is out of range (-90 to 90)" in warning
+    assert warning.count("; line ") == 19  # the first 20 lines only
+    listing = Path(stack.env["STAGING_DIR"]) / f"{task['result']['sid']}.skipped_rows.csv"
+    assert warning.endswith(
+        f"; … and {len(bad) - 20} more (all {len(bad)} are listed in {listing})"
+    )
+    with listing.open(newline="") as handle:
+        listed = list(csv.DictReader(handle))
+    assert [int(row["line"]) for row in listed] == [i + 2 for i in bad]
+    assert listed[0]["reason"] == "longitude 'abc' is not a number"
+    assert listed[1]["reason"] == "latitude 123.0 is out of range (-90 to 90)"

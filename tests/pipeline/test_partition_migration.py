@@ -122,6 +122,15 @@ def test_existing_rows_move_into_partitions_and_back(scratch_url: str, tmp_path:
         ).fetchone()
     assert chunks == (2,)
     assert len(after_load) == 51 + 5000
+    # 0004: the source_id btree only on the DEFAULT partition, none in a source's.
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        indexed = conn.execute(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+            " JOIN pg_class c ON c.oid = i.indrelid"
+            " WHERE c.relname IN ('core_geometry', 'source_default', 'source_1', 'source_3_0')"
+            " AND pg_get_indexdef(i.indexrelid) LIKE '%(source_id)'"
+        ).fetchall()
+    assert [table for table, _ in indexed] == ["source_default"]
 
     alembic(scratch_url, "downgrade", "0002")
 

@@ -4,6 +4,7 @@ import warnings
 
 from geo_engine._geo_engine import (
     CrsError,
+    CsvStream,
     EncodingError,
     FormatError,
     GeoEngineError,
@@ -37,6 +38,7 @@ if _debug_build():
 
 __all__ = [
     "CrsError",
+    "CsvStream",
     "EncodingError",
     "FormatError",
     "GeoEngineError",

@@ -1,13 +1,14 @@
 """Type stub of the compiled module: the real documentation of geo_engine's API."""
 
 import os
-from typing import Any, Protocol, overload, type_check_only
+from typing import Any, Protocol, final, overload, type_check_only
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
     "CrsError",
+    "CsvStream",
     "EncodingError",
     "FormatError",
     "GeoEngineError",
@@ -83,6 +84,38 @@ class RecordBatchReader:
     """A one-shot Arrow stream; read it with ``pyarrow.RecordBatchReader.from_stream``."""
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+@final
+class CsvStream:
+    """What :func:`stream_csv_points` returns: a one-shot Arrow stream of the batches,
+    and the report of the rows left out with ``on_bad_rows="skip"``.
+
+    Read it as any Arrow stream (``pyarrow.RecordBatchReader.from_stream(s)``,
+    ``duckdb``, ``polars.from_arrow``...): ``__arrow_c_stream__`` hands over the
+    batches Rust made, without a copy. Keep the object to read ``skipped_rows``
+    once the stream has been consumed.
+    """
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The batches as an Arrow C stream PyCapsule (once: a second call raises)."""
+
+    def __arrow_c_schema__(self) -> object:
+        """The schema as an Arrow C schema PyCapsule."""
+
+    @property
+    def skipped_rows(self) -> list[tuple[int, str]]:
+        """``(line, reason)`` of every row left out so far, in file order.
+
+        ``line`` is the 1-based line where the row starts (the header is line 1);
+        ``reason`` names the problem, e.g. ``"longitude 'abc' is not a number"``,
+        ``"latitude 123.0 is out of range (-90 to 90)"``, ``"latitude is missing"``,
+        ``"invalid WKT: ..."``, ``"2 fields, the header has 3"``. The list grows as the
+        stream is read and is complete once it has been read to its end (empty with
+        ``on_bad_rows="fail"``, where the first bad row raises). Every skipped row is
+        listed, but only the first 1000 keep their own reason (memory stays at 8 bytes
+        a row past those): later ones read ``"bad row (reasons are kept for the first
+        1000 skipped rows only)"``. Each call builds a new list.
+        """
 
 class GeoEngineError(Exception):
     """Base class of geo_engine's errors."""
@@ -172,7 +205,7 @@ def stream_csv_points(
     target_crs: str | None = "EPSG:4326",
     batch_size: int = 65536,
     on_bad_rows: str = "fail",
-) -> RecordBatchReader:
+) -> CsvStream:
     """Stream a delimited text file (CSV, TSV, ...) of points or WKT geometries.
 
     Geometry comes from the ``x``/``y`` columns (points) or the ``wkt`` column (any
@@ -182,16 +215,28 @@ def stream_csv_points(
     or ``"\\t"``) defaults to the one of , ; tab | used most in the header line. The
     file is UTF-8 (a BOM is skipped).
 
-    Attribute types are inferred from the first batch: int64, float64, bool
-    (true/false), date32 (YYYY-MM-DD), else utf8 ("007" stays text). Empty values are
-    null, except in text columns (""). Empty coordinates give a null geometry.
+    Attribute types are inferred over the whole file, by a pass of its own before the
+    call returns (it stops early once every attribute column is text): int64, float64
+    (ints and floats mixed, or ints beyond int64), bool (true/false), date32
+    (YYYY-MM-DD), timestamp[us] (ISO 8601 "YYYY-MM-DDTHH:MM[:SS[.f]]", "T" or a space,
+    mixed with dates, which become midnight), else utf8 ("007" stays text). A
+    timestamp column where any value has an offset ("Z", "+02:00", "+0200", "+02") is
+    timestamp[us, tz=UTC] with every value moved to UTC (values without one are taken
+    as UTC, as GDAL does); otherwise it has no time zone. Empty values are null, except
+    in text columns (""). Rows whose field count is not the header's are left out of
+    the inference. Every value fits its column, so attributes never make a row bad.
+    Empty coordinates (both) give a null geometry.
 
-    A bad row (wrong field count, coordinates that are not numbers, invalid WKT, a
-    value that does not fit its column's type) raises FormatError naming the file and
-    the 1-based line with ``on_bad_rows="fail"``, or is left out with ``"skip"``.
-    Points are reprojected from ``source_crs`` to ``target_crs`` (None keeps them).
-    Errors in the first batch raise from the call; later ones from the stream's
-    consumer (``pyarrow.ArrowInvalid`` carrying the same message).
+    A bad row raises FormatError naming the file and the 1-based line with
+    ``on_bad_rows="fail"``, or is left out with ``"skip"`` and listed in the returned
+    stream's ``skipped_rows`` with its reason. Bad rows: a wrong field count, one
+    coordinate missing, a coordinate that is not a (finite) number, invalid WKT,
+    text that is not UTF-8 in a coordinate or an attribute, and, when ``source_crs``
+    is geographic in degrees (EPSG:4326...), a longitude beyond ±180 or a latitude
+    beyond ±90 (points and every WKT coordinate). Points are reprojected from
+    ``source_crs`` to ``target_crs`` (None keeps them). Errors in the first batch
+    raise from the call; later ones from the stream's consumer
+    (``pyarrow.ArrowInvalid`` carrying the same message).
     """
 
 def stream_geojson(
