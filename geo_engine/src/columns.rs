@@ -43,6 +43,21 @@ impl TextKind {
             TextKind::Utf8 => DataType::Utf8,
         }
     }
+
+    /// The kind whose [`Self::data_type`] is `data_type`, if any.
+    pub fn from_data_type(data_type: &DataType) -> Option<Self> {
+        [
+            TextKind::Int64,
+            TextKind::Float64,
+            TextKind::Bool,
+            TextKind::Date32,
+            TextKind::Timestamp,
+            TextKind::TimestampUtc,
+            TextKind::Utf8,
+        ]
+        .into_iter()
+        .find(|kind| &kind.data_type() == data_type)
+    }
 }
 
 /// Whether `value` is an int64 ([`parse_i64`] takes it): a sign, then digits without

@@ -107,6 +107,9 @@ pub struct CsvOptions {
     pub target_crs: Option<String>,
     pub batch_size: usize,
     pub on_bad_rows: BadRows,
+    /// The attribute columns' types, by name, instead of the whole-file pass (e.g. the
+    /// schema an earlier reader of the same file and options found).
+    pub column_types: Option<Vec<(String, DataType)>>,
 }
 
 impl Default for CsvOptions {
@@ -120,6 +123,7 @@ impl Default for CsvOptions {
             target_crs: Some("EPSG:4326".into()),
             batch_size: 65_536,
             on_bad_rows: BadRows::Fail,
+            column_types: None,
         }
     }
 }
@@ -267,6 +271,28 @@ fn infer_kinds(
     columns: &[usize],
 ) -> Result<Vec<TextKind>> {
     infer_kinds_with(source, delimiter, field_count, columns, SPLIT_MIN_BYTES).map(|(k, _)| k)
+}
+
+/// The kinds of the attribute columns from types given by name.
+fn given_kinds(
+    given: &[(String, DataType)],
+    headers: &[String],
+    columns: &[usize],
+) -> Result<Vec<TextKind>> {
+    columns
+        .iter()
+        .map(|&index| {
+            let name = headers.get(index).map(String::as_str).unwrap_or_default();
+            let (_, data_type) = given.iter().find(|(n, _)| n == name).ok_or_else(|| {
+                Error::InvalidArgument(format!("the given schema has no column {name:?}"))
+            })?;
+            TextKind::from_data_type(data_type).ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "column {name:?}: a CSV column cannot be read as {data_type}"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// How the pre-pass read a source.
@@ -600,7 +626,10 @@ impl CsvPointReader {
         let attribute_columns: Vec<usize> = (0..headers.len())
             .filter(|index| !geometry_columns.contains(index))
             .collect();
-        let kinds = infer_kinds(&source, delimiter, headers.len(), &attribute_columns)?;
+        let kinds = match &options.column_types {
+            Some(given) => given_kinds(given, &headers, &attribute_columns)?,
+            None => infer_kinds(&source, delimiter, headers.len(), &attribute_columns)?,
+        };
         let mut attributes = Vec::new();
         let mut fields = Vec::new();
         for (&index, kind) in attribute_columns.iter().zip(kinds) {
@@ -1179,6 +1208,59 @@ mod tests {
     fn no_geometry_columns() {
         let (_dir, path) = write("none", "a,b\n1,2\n");
         assert!(CsvPointReader::try_new(&path, CsvOptions::default()).is_err());
+    }
+
+    #[test]
+    fn given_column_types_replace_the_pass() {
+        let (_dir, path) = write("given", "code,n,x,y\n007,1,1,2\n8,2,3,4\n");
+        let inferred = CsvPointReader::try_new(&path, CsvOptions::default()).unwrap();
+        let types: Vec<(String, DataType)> = inferred
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect();
+        assert_eq!(types[0], ("code".into(), DataType::Utf8));
+        assert_eq!(types[1], ("n".into(), DataType::Int64));
+        // The same types given: the same schema, without reading the file first.
+        let given = CsvPointReader::try_new(
+            &path,
+            CsvOptions {
+                column_types: Some(types.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(given.schema(), inferred.schema());
+        // Other types given are used as they are.
+        let mut reader = CsvPointReader::try_new(
+            &path,
+            CsvOptions {
+                column_types: Some(vec![
+                    ("code".into(), DataType::Utf8),
+                    ("n".into(), DataType::Float64),
+                ]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let batch = reader.next_batch().unwrap().unwrap();
+        assert_eq!(batch.column(1).as_primitive::<Float64Type>().value(1), 2.0);
+        // A column missing from the given types, or a type no CSV column becomes.
+        for bad in [
+            vec![("code".to_string(), DataType::Utf8)],
+            vec![
+                ("code".to_string(), DataType::Utf8),
+                ("n".to_string(), DataType::Int8),
+            ],
+        ] {
+            let options = CsvOptions {
+                column_types: Some(bad),
+                ..Default::default()
+            };
+            let err = CsvPointReader::try_new(&path, options).err().unwrap();
+            assert!(err.to_string().contains("\"n\""), "{err}");
+        }
     }
 }
 

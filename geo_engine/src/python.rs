@@ -12,7 +12,7 @@ use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyCapsule, PyDict, PyList, PyString, PyTuple};
 use pyo3_arrow::input::AnyRecordBatch;
-use pyo3_arrow::{PyArray, PyRecordBatch, PyRecordBatchReader, PyTable};
+use pyo3_arrow::{PyArray, PyRecordBatch, PyRecordBatchReader, PySchema, PyTable};
 
 use crate::copy::{self, CopyOptions};
 use crate::csv_points::{BadRows, CsvOptions, CsvPointReader, SharedSkipReport};
@@ -21,6 +21,7 @@ use crate::geojson::{GeoJsonOptions, GeoJsonReader};
 use crate::geometry_ops::{self, SimplifyMethod};
 use crate::inspect::{self, InspectOptions};
 use crate::metadata::MetadataBuilder;
+use crate::shp::GEOMETRY_COLUMN;
 use crate::shp::{ShapefileOptions, ShapefileReader};
 
 create_exception!(
@@ -297,8 +298,8 @@ impl CsvStream {
 /// Stream a delimited text file of points or WKT (see the stub for the full doc).
 #[pyfunction]
 #[pyo3(
-    signature = (path, *, x=None, y=None, wkt=None, delimiter=None, source_crs="EPSG:4326".to_string(), target_crs=Some("EPSG:4326".to_string()), batch_size=65536, on_bad_rows="fail".to_string()),
-    text_signature = "(path, *, x=None, y=None, wkt=None, delimiter=None, source_crs='EPSG:4326', target_crs='EPSG:4326', batch_size=65536, on_bad_rows='fail')"
+    signature = (path, *, x=None, y=None, wkt=None, delimiter=None, source_crs="EPSG:4326".to_string(), target_crs=Some("EPSG:4326".to_string()), batch_size=65536, on_bad_rows="fail".to_string(), column_types=None),
+    text_signature = "(path, *, x=None, y=None, wkt=None, delimiter=None, source_crs='EPSG:4326', target_crs='EPSG:4326', batch_size=65536, on_bad_rows='fail', column_types=None)"
 )]
 #[allow(clippy::too_many_arguments)]
 fn stream_csv_points(
@@ -312,8 +313,22 @@ fn stream_csv_points(
     target_crs: Option<String>,
     batch_size: usize,
     on_bad_rows: String,
+    column_types: Option<PySchema>,
 ) -> PyResult<CsvStream> {
     let delimiter = parse_delimiter(delimiter.as_deref())?;
+    // Every field of the schema but the geometry, which a stream's schema has last.
+    let column_types = column_types.map(|schema| {
+        let schema = schema.into_inner();
+        let fields: &[_] = schema.fields().as_ref();
+        let attributes = match fields.split_last() {
+            Some((last, rest)) if last.name() == GEOMETRY_COLUMN => rest,
+            _ => fields,
+        };
+        attributes
+            .iter()
+            .map(|field| (field.name().clone(), field.data_type().clone()))
+            .collect()
+    });
     let options = CsvOptions {
         x,
         y,
@@ -323,6 +338,7 @@ fn stream_csv_points(
         target_crs,
         batch_size,
         on_bad_rows: BadRows::parse(&on_bad_rows)?,
+        column_types,
     };
     let (reader, skipped) = py.detach(move || -> Result<_, Error> {
         let mut reader = CsvPointReader::try_new(&path, options)?;

@@ -87,8 +87,12 @@ class Stream:
         return [] if self.csv is None else self.csv.skipped_rows
 
 
-def open_stream(source: InputFile, *, batch_size: int) -> Stream:
-    """The geo_engine reader of `source` as a pyarrow stream (errors in the first batch raise)."""
+def open_stream(source: InputFile, *, batch_size: int, schema: pa.Schema | None = None) -> Stream:
+    """The geo_engine reader of `source` as a pyarrow stream (errors in the first batch raise).
+
+    `schema`: what an earlier reader of the same file found; a CSV reader takes its
+    column types instead of typing the whole file again.
+    """
     path = os.fspath(source.path)
     get = source.option
     if source.format == "shapefile":
@@ -109,6 +113,7 @@ def open_stream(source: InputFile, *, batch_size: int) -> Stream:
             source_crs=get("source_crs") or "EPSG:4326",
             batch_size=batch_size,
             on_bad_rows=get("on_bad_rows") or "fail",
+            column_types=schema,
         )
         return Stream(pa.RecordBatchReader.from_stream(csv), csv)
     elif source.format == "geojson":

@@ -35,12 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 import geo_engine
 from pipeline.steps import duck
-from pipeline.steps.formats import InputFile, open_stream
+from pipeline.steps.formats import InputFile, Stream, open_stream
 
 GEOMETRY_COLUMN = "geometry"
 BBOX_COLUMN = "bbox"
@@ -50,6 +51,12 @@ GEOPARQUET_VERSION = "1.1.0"
 DEFAULT_MEMORY_LIMIT = "256MB"
 # Formats read twice (see the module's doc); the others are materialised in DuckDB.
 PRESCAN_FORMATS = ("shapefile", "csv")
+# A prescan keeps the batches it read up to this size (Arrow bytes), so that a file of
+# up to about 1.7 million points is read once; a larger one is read again.
+PRESCAN_KEEP_BYTES = 96 * 2**20
+# The rows' order in the file, which breaks ties of the Hilbert sort (a prescanned
+# file; a table materialised in DuckDB has its rowid).
+ROW_COLUMN = "__stage_row"
 # DuckDB's BOX_2D as a plain struct (an empty geometry has none: NULL).
 _BOX = "STRUCT(min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE)"
 
@@ -99,22 +106,36 @@ def run(
     spill_dir = spill_dir or destination.parent / f".spill-{os.getpid()}"
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    summary = None
+    scan = None
     if source.format in PRESCAN_FORMATS:
-        summary = _prescan(source, batch_size, on_progress)
+        scan = _prescan(source, batch_size, on_progress)
         timings["scan"] = _lap(clock)
         clock = time.perf_counter()
-    known = None if summary is None else summary[0]
-    stream = open_stream(source, batch_size=batch_size)
-    feed = _Feed(stream.reader, on_progress, "read", known)
-    schema = feed.schema
+    summary = None if scan is None else scan.summary
+    feed: _Feed | None = None
+    incoming: pa.RecordBatchReader | pa.Table
+    if scan is not None and scan.kept is not None:
+        # The prescan kept every batch: DuckDB reads them, and the file is read once.
+        schema, stream = scan.schema, scan.stream
+        incoming = pa.Table.from_batches(scan.kept, schema=_plain_schema(schema))
+        incoming = incoming.append_column(ROW_COLUMN, pa.array(np.arange(incoming.num_rows)))
+        scan.kept = None
+    else:
+        # Read again; a CSV reader takes the first's types (no second type pass).
+        stream = open_stream(
+            source, batch_size=batch_size, schema=None if scan is None else scan.schema
+        )
+        known = None if summary is None else summary[0]
+        feed = _Feed(stream.reader, on_progress, "read", known, numbered=summary is not None)
+        schema, incoming = feed.schema, feed.reader()
     crs = _crs_of(schema.field(GEOMETRY_COLUMN))
     attributes = [name for name in schema.names if name != GEOMETRY_COLUMN]
     covering = _covering_name(schema.names)
     try:
         duck.configure(memory_limit=memory_limit, temp_directory=spill_dir)
         with duck.connect() as con:
-            con.register("incoming", feed.reader())
+            con.register("incoming", incoming)
+            del incoming  # DuckDB holds it while registered
             try:
                 if summary is None:
                     _guarded(feed, con, _ingest_sql(schema.names))
@@ -148,7 +169,7 @@ def run(
         crs=crs,
         file_bytes=destination.stat().st_size,
         timings=timings,
-        # The write read the stream to its end: the report is complete.
+        # The stream was read to its end: the report is complete.
         skipped_rows=stream.skipped_rows,
     )
 
@@ -156,9 +177,21 @@ def run(
 Summary = tuple[int, list[float] | None, list[str]]
 
 
-def _prescan(source: InputFile, batch_size: int, on_progress: ProgressCallback | None) -> Summary:
-    """Rows, extent and geometry types of `source`, from one pass of geo_engine over it."""
-    feed = _Feed(open_stream(source, batch_size=batch_size).reader, on_progress, "scan")
+@dataclass
+class _Scan:
+    """What a prescan learnt, and the batches it kept (None: too many to keep)."""
+
+    summary: Summary
+    schema: pa.Schema
+    kept: list[pa.RecordBatch] | None
+    stream: Stream
+
+
+def _prescan(source: InputFile, batch_size: int, on_progress: ProgressCallback | None) -> _Scan:
+    """Rows, extent and geometry types of `source`, from one pass of geo_engine over it;
+    the batches too, up to PRESCAN_KEEP_BYTES."""
+    stream = open_stream(source, batch_size=batch_size)
+    feed = _Feed(stream.reader, on_progress, "scan", keep_bytes=PRESCAN_KEEP_BYTES)
     try:
         found = geo_engine.infer_metadata(feed.reader(plain=False))
     except (pa.ArrowInvalid, geo_engine.GeoEngineError) as exc:
@@ -175,15 +208,17 @@ def _prescan(source: InputFile, batch_size: int, on_progress: ProgressCallback |
         if count
     )
     bounds = geometry.get("bbox")
-    return int(found["row_count"]), None if bounds is None else [float(v) for v in bounds], types
+    extent = None if bounds is None else [float(v) for v in bounds]
+    summary = (int(found["row_count"]), extent, types)
+    return _Scan(summary, feed.schema, feed.kept, stream)
 
 
-def _guarded(feed: _Feed, con: duckdb.DuckDBPyConnection, sql: str) -> None:
+def _guarded(feed: _Feed | None, con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Run a statement reading the stream; an error inside the stream raises as geo_engine's."""
     try:
         con.execute(sql)
     except duckdb.Error as exc:
-        raise (feed.error or exc) from exc
+        raise ((feed and feed.error) or exc) from exc
 
 
 def geo_metadata(
@@ -235,16 +270,22 @@ class _Feed:
         on_progress: ProgressCallback | None,
         phase: str,
         rows_total: int | None = None,
+        keep_bytes: int = 0,
+        numbered: bool = False,
     ) -> None:
         self._reader = reader
+        # Each batch with its rows' numbers in the file (ROW_COLUMN), for DuckDB.
+        self._numbered = numbered
+        # The batches read, while they stay within `keep_bytes` (then None).
+        self.kept: list[pa.RecordBatch] | None = [] if keep_bytes > 0 else None
+        self._keep_bytes, self._kept_bytes = keep_bytes, 0
         self._on_progress = on_progress
         self._phase, self._rows_total = phase, rows_total
         self.rows = 0
         self.error: Exception | None = None
         self.schema = reader.schema
-        self._plain = pa.schema(
-            [f.remove_metadata() if f.name == GEOMETRY_COLUMN else f for f in reader.schema]
-        )
+        self._plain = _plain_schema(reader.schema)
+        self._numbered_schema = self._plain.append(pa.field(ROW_COLUMN, pa.int64()))
 
     def _batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         while True:
@@ -256,14 +297,32 @@ class _Feed:
                 self.error = _engine_error(exc)
                 raise
             self.rows += batch.num_rows
+            if self.kept is not None:
+                self._kept_bytes += batch.nbytes
+                if self._kept_bytes <= self._keep_bytes:
+                    self.kept.append(pa.RecordBatch.from_arrays(batch.columns, schema=self._plain))
+                else:
+                    self.kept = None
             if self._on_progress is not None:
                 self._on_progress(self._phase, self.rows, self._rows_total)
-            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+            columns = batch.columns
+            if self._numbered and schema is self._plain:
+                first = self.rows - batch.num_rows
+                columns = [*columns, pa.array(np.arange(first, self.rows))]
+                yield pa.RecordBatch.from_arrays(columns, schema=self._numbered_schema)
+            else:
+                yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
     def reader(self, *, plain: bool = True) -> pa.RecordBatchReader:
         """A one-shot stream of the batches (`plain`: the geometry without extension)."""
         schema = self._plain if plain else self.schema
-        return pa.RecordBatchReader.from_batches(schema, self._batches(schema))
+        exported = self._numbered_schema if plain and self._numbered else schema
+        return pa.RecordBatchReader.from_batches(exported, self._batches(schema))
+
+
+def _plain_schema(schema: pa.Schema) -> pa.Schema:
+    """`schema` with the geometry field's extension metadata dropped (see `_Feed`)."""
+    return pa.schema([f.remove_metadata() if f.name == GEOMETRY_COLUMN else f for f in schema])
 
 
 def _as_rows(on_progress: ProgressCallback | None, rows: int) -> Callable[[float], None] | None:
@@ -324,15 +383,15 @@ def _write_sql(
     )
     select = ", ".join([*columns, duck.quote(GEOMETRY_COLUMN), f"{box} AS {duck.quote(covering)}"])
     # Ties (and everything, without an extent) keep the reader's order: the table's
-    # rowid, or the stream's, which DuckDB preserves.
-    order = "rowid" if relation == "staged" else ""
+    # rowid, or the row numbers the stream or the kept batches carry.
+    order = "rowid" if relation == "staged" else ROW_COLUMN
     if bounds is not None:
         extent = (
             f"{{'min_x': {bounds[0]!r}, 'min_y': {bounds[1]!r}, "
             f"'max_x': {bounds[2]!r}, 'max_y': {bounds[3]!r}}}::BOX_2D"
         )
         # Null and empty geometries (no box) sort last; rowid keeps the sort stable.
-        order = f"ST_Hilbert(__box::BOX_2D, {extent}) NULLS LAST" + (", rowid" if order else "")
+        order = f"ST_Hilbert(__box::BOX_2D, {extent}) NULLS LAST, {order}"
     kv = ", ".join(f"{_literal(key)}: {_literal(value)}" for key, value in metadata.items())
     # zstd as GeoParquet recommends, at its fastest level: a third less time than the
     # default level for a file 7% larger (the staged file is an intermediate).

@@ -378,3 +378,19 @@ def test_geojson_errors(tmp_path: Path) -> None:
         geo_engine.stream_geojson(cut)
     with pytest.raises(geo_engine.FormatError, match="file not found"):
         geo_engine.stream_geojson(tmp_path / "missing.geojson")
+
+
+def test_csv_column_types_given(tmp_path: Path) -> None:
+    """Types given (an earlier stream's schema) are used instead of the whole-file pass."""
+    path = tmp_path / "given.csv"
+    path.write_text("code,n,lon,lat\n007,1,1,2\n8,2,3,4\n")
+    first = geo_engine.stream_csv_points(path)
+    inferred = pa.RecordBatchReader.from_stream(first).schema
+    assert inferred.field("n").type == pa.int64()
+    again = stream(geo_engine.stream_csv_points(path, column_types=inferred))
+    assert again.schema == inferred
+    floats = pa.schema([("code", pa.string()), ("n", pa.float64())])
+    table = stream(geo_engine.stream_csv_points(path, column_types=floats))
+    assert table["n"].to_pylist() == [1.0, 2.0]
+    with pytest.raises(ValueError, match='"n"'):
+        geo_engine.stream_csv_points(path, column_types=pa.schema([("code", pa.string())]))

@@ -160,8 +160,10 @@ def test_rows_are_in_hilbert_order_in_row_groups_of_64k_to_128k(tmp_path: Path) 
             [str(staged.path)],
         ).fetchone()
     assert inside == (250_000 // 4,)
-    reads = [rows for phase, rows in seen if phase == "read"]
+    # One read (the prescan keeps the batches of a file this small), reported as it goes.
+    reads = [rows for phase, rows in seen if phase == "scan"]
     assert reads == sorted(reads) and len(reads) >= 10 and reads[-1] == 250_000
+    assert not [phase for phase, _ in seen if phase == "read"]
     assert seen[-1] == ("write", 250_000)
 
 
@@ -212,3 +214,36 @@ def test_an_error_in_a_later_batch_names_its_record(tmp_path: Path) -> None:
     assert "late.dbf" in str(caught.value)
     assert "2501" in str(caught.value)  # records are numbered from 1
     assert not destination.exists()
+
+
+@pytest.mark.parametrize("keep_bytes", [0, 1 << 12], ids=["read-twice", "overflow"])
+def test_file_read_again_when_the_prescan_cannot_keep_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep_bytes: int
+) -> None:
+    """Past PRESCAN_KEEP_BYTES the file is read a second time (a CSV with the first
+    read's types): the same staged rows and the same report of rows left out."""
+    rows = [f"{i},{'x' if i == 7 else i % 180},{i % 90},{i * 0.5},2026-01-{1 + i % 28:02d}"
+            for i in range(1, 3001)]  # fmt: skip
+    source = tmp_path / "twice.csv"
+    source.write_text("id,lon,lat,v,day\n" + "\n".join(rows) + "\n")
+    csv = InputFile(source, "csv", {"on_bad_rows": "skip"})
+
+    def staged(name: str) -> tuple[pa.Table, stage.StageResult]:
+        seen: list[str] = []
+        result = stage.run(
+            source=csv,
+            destination=tmp_path / f"{name}.parquet",
+            batch_size=500,
+            on_progress=lambda phase, _rows, _total: seen.append(phase),
+        )
+        assert ("read" in seen) == (name == "again")
+        return pq.read_table(result.path), result
+
+    once, first = staged("once")
+    monkeypatch.setattr(stage, "PRESCAN_KEEP_BYTES", keep_bytes)
+    again, second = staged("again")
+    assert again.equals(once)
+    assert second.feature_count == first.feature_count == 2999
+    assert second.skipped_rows == first.skipped_rows
+    assert [line for line, _ in second.skipped_rows] == [8]
+    assert again.schema.field("day").type == pa.date32()

@@ -69,6 +69,12 @@ class ArrowStreamExportable(Protocol):
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
 
 @type_check_only
+class ArrowSchemaExportable(Protocol):
+    """Anything exposing ``__arrow_c_schema__`` (a pyarrow Schema)."""
+
+    def __arrow_c_schema__(self) -> object: ...
+
+@type_check_only
 class RecordBatch(Protocol):
     """The parts of ``pyarrow.RecordBatch`` the stub relies on (the runtime value is one)."""
 
@@ -205,6 +211,7 @@ def stream_csv_points(
     target_crs: str | None = "EPSG:4326",
     batch_size: int = 65536,
     on_bad_rows: str = "fail",
+    column_types: ArrowSchemaExportable | None = None,
 ) -> CsvStream:
     """Stream a delimited text file (CSV, TSV, ...) of points or WKT geometries.
 
@@ -226,6 +233,12 @@ def stream_csv_points(
     in text columns (""). Rows whose field count is not the header's are left out of
     the inference. Every value fits its column, so attributes never make a row bad.
     Empty coordinates (both) give a null geometry.
+
+    ``column_types`` (any object exposing ``__arrow_c_schema__``, such as the schema
+    of an earlier stream of the same file and options) gives the attribute types by
+    column name instead, and the pass is skipped; a trailing ``geometry`` field is
+    ignored. Every attribute column must be there, as one of the types above; a value
+    that does not fit its given type makes its row bad.
 
     A bad row raises FormatError naming the file and the 1-based line with
     ``on_bad_rows="fail"``, or is left out with ``"skip"`` and listed in the returned
