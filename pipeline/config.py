@@ -35,7 +35,7 @@ class ImportSettings(BaseSettings):
     # A load of at least `load_parallel_min_rows` rows is built by this many connections
     # side by side (0: one per CPU core of the worker).
     load_parallelism: int = Field(default=0, ge=0)
-    load_parallel_min_rows: int = Field(default=250_000, ge=1)
+    load_parallel_min_rows: int = Field(default=50_000, ge=1)
     # Per-step time limits in seconds (0: core's `step_time_limit_seconds`).
     stage_time_limit_seconds: int = Field(default=0, ge=0)
     profile_time_limit_seconds: int = Field(default=0, ge=0)

@@ -39,7 +39,7 @@ from pipeline.steps.stage import GEOMETRY_COLUMN, covering_column
 __all__ = ["LoadRefused", "LoadResult", "ProgressCallback", "SourceGone", "run"]
 logger = logging.getLogger(__name__)
 # Below this many rows a load is one transaction (and one connection) from start to end.
-PARALLEL_MIN_ROWS = 250_000
+PARALLEL_MIN_ROWS = 50_000
 
 
 class SourceGone(NotFound):
