@@ -44,6 +44,8 @@ lint: ## ruff, mypy --strict, cargo fmt --check, cargo clippy
 	$(VENV)/bin/mypy
 	cd $(CRATE) && cargo fmt --check
 	cd $(CRATE) && cargo clippy --release --tests --quiet -- -D warnings
+	# The library alone too: its no-panic lints (lib.rs) apply outside cfg(test) only.
+	cd $(CRATE) && cargo clippy --release --lib --quiet -- -D warnings
 
 format: ## Format Python and Rust code
 	$(VENV)/bin/ruff check --fix .
