@@ -88,32 +88,51 @@ def prepare_single(
     return target
 
 
+def _open_zip(upload: UploadedFile) -> zipfile.ZipFile:
+    """The uploaded zip, or InvalidInput naming it."""
+    try:
+        return zipfile.ZipFile(upload.path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise _invalid(f"{upload.filename}: not a readable zip archive ({exc})") from exc
+
+
+def _files_in(
+    archive: zipfile.ZipFile, upload: UploadedFile, suffixes: tuple[str, ...]
+) -> list[tuple[PurePosixPath, zipfile.ZipInfo]]:
+    """The archive's files with one of `suffixes` (folders and macOS metadata left out);
+    every member's name is checked, whether it is kept or not."""
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise _invalid(f"{upload.filename}: too many files in the archive")
+    found = []
+    for info in members:
+        path = _member_path(info)
+        if info.is_dir() or "__MACOSX" in path.parts or path.name.startswith("._"):
+            continue
+        if path.suffix.lower() in suffixes:
+            found.append((path, info))
+    return found
+
+
+def _check_expansion(upload: UploadedFile, members: list[zipfile.ZipInfo], max_bytes: int) -> None:
+    """Refuse members that expand beyond `max_bytes` together, or one by too much."""
+    if sum(info.file_size for info in members) > max_bytes:
+        raise PayloadTooLarge(f"{upload.filename} expands beyond {max_bytes} bytes")
+    for info in members:
+        if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > _CHUNK:
+            raise _invalid(f"{upload.filename}: {info.filename} is suspiciously compressed")
+
+
 def _extract_single(
     upload: UploadedFile, directory: Path, *, suffixes: tuple[str, ...], kind: str, max_bytes: int
 ) -> Path:
-    try:
-        archive = zipfile.ZipFile(upload.path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise _invalid(f"{upload.filename}: not a readable zip archive ({exc})") from exc
-    with archive:
-        members = archive.infolist()
-        if len(members) > MAX_MEMBERS:
-            raise _invalid(f"{upload.filename}: too many files in the archive")
-        found = []
-        for info in members:
-            path = _member_path(info)  # every member is checked, extracted or not
-            if info.is_dir() or "__MACOSX" in path.parts or path.name.startswith("._"):
-                continue
-            if path.suffix.lower() in suffixes:
-                found.append((path, info))
+    with _open_zip(upload) as archive:
+        found = _files_in(archive, upload, suffixes)
         if len(found) != 1:
             listed = ", ".join(str(path) for path, _ in found) or "none"
             raise _invalid(f"{upload.filename} must hold exactly one {kind} file (found: {listed})")
         path, info = found[0]
-        if info.file_size > max_bytes:
-            raise PayloadTooLarge(f"{upload.filename} expands beyond {max_bytes} bytes")
-        if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > _CHUNK:
-            raise _invalid(f"{upload.filename}: {info.filename} is suspiciously compressed")
+        _check_expansion(upload, [info], max_bytes)
         target = directory / safe_filename(path.name)
         _copy_member(archive, info, target)
         return target
@@ -164,21 +183,8 @@ def _member_path(info: zipfile.ZipInfo) -> PurePosixPath:
 def _extract_zip(
     upload: UploadedFile, directory: Path, *, max_bytes: int, layer: str | None
 ) -> Path:
-    try:
-        archive = zipfile.ZipFile(upload.path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise _invalid(f"{upload.filename}: not a readable zip archive ({exc})") from exc
-    with archive:
-        members = archive.infolist()
-        if len(members) > MAX_MEMBERS:
-            raise _invalid(f"{upload.filename}: too many files in the archive")
-        candidates: dict[PurePosixPath, zipfile.ZipInfo] = {}
-        for info in members:
-            path = _member_path(info)  # every member is checked, extracted or not
-            if info.is_dir() or "__MACOSX" in path.parts or path.name.startswith("._"):
-                continue
-            if path.suffix.lower() in SHAPEFILE_PARTS:
-                candidates[path] = info
+    with _open_zip(upload) as archive:
+        candidates = dict(_files_in(archive, upload, SHAPEFILE_PARTS))
         shps = sorted(p for p in candidates if p.suffix.lower() == ".shp")
         if layer is not None:
             chosen_layers = [p for p in shps if p.stem.lower() == layer.strip().lower()]
@@ -203,12 +209,7 @@ def _extract_zip(
             if p.parent == shp.parent and p.stem.lower() == shp.stem.lower()
         }
         _require(set(chosen), [str(p) for p in candidates])
-        total = sum(info.file_size for info in chosen.values())
-        if total > max_bytes:
-            raise PayloadTooLarge(f"{upload.filename} expands beyond {max_bytes} bytes")
-        for info in chosen.values():
-            if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > _CHUNK:
-                raise _invalid(f"{upload.filename}: {info.filename} is suspiciously compressed")
+        _check_expansion(upload, list(chosen.values()), max_bytes)
         stem = safe_filename(shp.stem)
         for ext, info in chosen.items():
             _copy_member(archive, info, directory / f"{stem}{ext}")

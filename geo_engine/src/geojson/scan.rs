@@ -306,17 +306,25 @@ impl<R: Read> Scanner<R> {
                 }
                 Step::Continue => {}
                 Step::NeedMore => {
-                    let more = self.fill().map_err(|err| err.to_string())?;
-                    if !more {
-                        self.skip_space(&[RECORD_SEPARATOR]);
-                        return if self.state == State::Top && self.pos >= self.buf.len() {
-                            Ok(None)
-                        } else {
-                            Err(self.error("the file ends inside a value"))
-                        };
+                    if !self.refill()? {
+                        return Ok(None);
                     }
                 }
             }
+        }
+    }
+
+    /// After [`Step::NeedMore`]: reads more input. False when the input ended between
+    /// values (the end of the file); an error when it ended inside one.
+    fn refill(&mut self) -> Result<bool, String> {
+        if self.fill().map_err(|err| err.to_string())? {
+            return Ok(true);
+        }
+        self.skip_space(&[RECORD_SEPARATOR]);
+        if self.state == State::Top && self.pos >= self.buf.len() {
+            Ok(false)
+        } else {
+            Err(self.error("the file ends inside a value"))
         }
     }
 
@@ -340,14 +348,8 @@ impl<R: Read> Scanner<R> {
                 }
                 Step::Continue => {}
                 Step::NeedMore => {
-                    let more = self.fill().map_err(|err| err.to_string())?;
-                    if !more {
-                        self.skip_space(&[RECORD_SEPARATOR]);
-                        return if self.state == State::Top && self.pos >= self.buf.len() {
-                            Ok(false)
-                        } else {
-                            Err(self.error("the file ends inside a value"))
-                        };
+                    if !self.refill()? {
+                        return Ok(false);
                     }
                 }
             }

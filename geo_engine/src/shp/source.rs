@@ -53,9 +53,9 @@ impl Input {
         self.len == 0
     }
 
-    /// `len` bytes at `offset`; an error naming the file if they are not all there.
-    pub fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>> {
-        let end = offset
+    /// Where `len` bytes at `offset` end; an error naming the file if they are not all there.
+    fn end_of(&self, offset: u64, len: usize) -> Result<u64> {
+        offset
             .checked_add(len as u64)
             .filter(|&end| end <= self.len)
             .ok_or_else(|| {
@@ -66,7 +66,12 @@ impl Input {
                         self.len
                     ),
                 )
-            })?;
+            })
+    }
+
+    /// `len` bytes at `offset`; an error naming the file if they are not all there.
+    pub fn read_at(&self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>> {
+        let end = self.end_of(offset, len)?;
         match &self.bytes {
             Bytes::Memory(bytes) => {
                 let start = usize::try_from(offset)
@@ -103,18 +108,7 @@ impl Input {
                 }
             },
             Bytes::File(file) => {
-                offset
-                    .checked_add(len as u64)
-                    .filter(|&end| end <= self.len)
-                    .ok_or_else(|| {
-                        Error::format(
-                            Location::file(&self.path),
-                            format!(
-                                "file is truncated: needs {len} bytes at offset {offset}, has {} bytes",
-                                self.len
-                            ),
-                        )
-                    })?;
+                self.end_of(offset, len)?;
                 buf.clear();
                 buf.resize(len, 0);
                 read_exact_at(file, buf, offset).map_err(|err| Error::io(&self.path, err))?;
