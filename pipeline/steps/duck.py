@@ -10,6 +10,8 @@ from pathlib import Path
 import duckdb
 import duckdb_extension_spatial
 
+from pipeline.steps.background import Background
+
 
 def spatial_extension_path() -> Path:
     """The spatial extension binary matching the installed DuckDB (the pair is pinned)."""
@@ -67,7 +69,7 @@ def configure(*, memory_limit: str | None = None, temp_directory: Path | None = 
                 _settings[name] = value
 
 
-class Ticker:
+class Ticker(Background):
     """Calls `on_percent` with DuckDB's progress through a long statement, from a thread,
     every `interval` seconds (nothing when `on_percent` is None)."""
 
@@ -78,24 +80,13 @@ class Ticker:
         interval: float = 0.5,
     ) -> None:
         self._con, self._on_percent, self._interval = con, on_percent, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="duckdb-progress", daemon=True)
+        super().__init__("duckdb-progress", active=on_percent is not None)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             percent = self._con.query_progress()
             if self._on_percent is not None and percent >= 0:
                 self._on_percent(min(percent, 100.0))
-
-    def __enter__(self) -> Ticker:
-        if self._on_percent is not None:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
 
 
 def quote(identifier: str) -> str:

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
 
+from pipeline.steps.background import Background
+
 logger = logging.getLogger(__name__)
 
 # Called as the load goes: (phase, rows done, rows total, bytes done, bytes total).
@@ -31,7 +33,7 @@ _BLOCK = 8192
 _POLL = 0.5
 
 
-class Monitor:
+class Monitor(Background):
     """Reports PostgreSQL's progress through the statements of the backends it watches."""
 
     def __init__(self, engine: Engine, on_progress: ProgressCallback | None) -> None:
@@ -39,18 +41,7 @@ class Monitor:
         self._watched: dict[int, str] = {}
         self._rows = 0
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="load-progress", daemon=True)
-
-    def __enter__(self) -> Monitor:
-        if self._on_progress is not None:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+        super().__init__("load-progress", active=on_progress is not None)
 
     @contextmanager
     def watching(self, pid: int, phase: str, rows: int) -> Iterator[None]:
