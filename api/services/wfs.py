@@ -62,7 +62,9 @@ class FeatureFilter:
 
 async def _source_ids(session: AsyncSession, source: str) -> list[int]:
     """The ids of the sources that `source` names, by id or by sid."""
-    number = int(source) if source.isdigit() and int(source) <= _MAX_INT4 else None
+    number = int(source) if source.isdigit() else None
+    if number is not None and number > _MAX_INT4:
+        number = None  # no id is that large; only a sid can match
     rows = await session.scalars(
         text("SELECT id FROM core_source WHERE sid = :source OR id = :number"),
         {"source": source, "number": number},

@@ -288,7 +288,13 @@ class _Feed:
         self._plain = _plain_schema(reader.schema)
         self._numbered_schema = self._plain.append(pa.field(ROW_COLUMN, pa.int64()))
 
-    def _batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def _exported(self, plain: bool) -> pa.Schema:
+        if not plain:
+            return self.schema
+        return self._numbered_schema if self._numbered else self._plain
+
+    def _batches(self, plain: bool) -> Iterator[pa.RecordBatch]:
+        schema = self._exported(plain)
         while True:
             try:
                 batch = self._reader.read_next_batch()
@@ -307,18 +313,13 @@ class _Feed:
             if self._on_progress is not None:
                 self._on_progress(self._phase, self.rows, self._rows_total)
             columns = batch.columns
-            if self._numbered and schema is self._plain:
-                first = self.rows - batch.num_rows
-                columns = [*columns, pa.array(np.arange(first, self.rows))]
-                yield pa.RecordBatch.from_arrays(columns, schema=self._numbered_schema)
-            else:
-                yield pa.RecordBatch.from_arrays(columns, schema=schema)
+            if schema is self._numbered_schema:
+                columns = [*columns, pa.array(np.arange(self.rows - batch.num_rows, self.rows))]
+            yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
     def reader(self, *, plain: bool = True) -> pa.RecordBatchReader:
         """A one-shot stream of the batches (`plain`: the geometry without extension)."""
-        schema = self._plain if plain else self.schema
-        exported = self._numbered_schema if plain and self._numbered else schema
-        return pa.RecordBatchReader.from_batches(exported, self._batches(schema))
+        return pa.RecordBatchReader.from_batches(self._exported(plain), self._batches(plain))
 
 
 def _plain_schema(schema: pa.Schema) -> pa.Schema:
