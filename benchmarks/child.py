@@ -3,6 +3,7 @@
     python -m benchmarks.child baseline
     python -m benchmarks.child stream PATH
     python -m benchmarks.child import PATH --name NAME [--kind shapefile|csv|geojson]
+    python -m benchmarks.child floor STAGED
 
 Each prints one JSON line. `import` runs the pipeline as a worker does, in this process:
 the pipeline's own Dramatiq actors declared on a StubBroker, the ETL service's first
@@ -124,8 +125,74 @@ def import_file(path: Path, *, name: str, kind: str) -> dict[str, Any]:
         "warnings": outcome["warnings"],
         "feature_count": result.get("feature_count"),
         "source_id": result["source_id"],
+        "staging_path": result.get("staging_path"),
         "checks": checks,
     }
+
+
+def server_floor(path: Path, *, repeat: int = 3) -> dict[str, Any]:
+    """What the server alone needs to load a staged file as our load does (the floor).
+
+    The rows are encoded for COPY up front, in memory; then as many connections as our
+    load would use (the worker's settings), side by side, each create a build table,
+    COPY their chunk (binary, FREEZE), build the parent's indexes, ANALYZE and commit,
+    as `pipeline.steps.load_chunks` does. Nothing
+    is staged, profiled, read or encoded while the clock runs. The median of `repeat`.
+    """
+    import statistics
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psycopg
+    import pyarrow.parquet as pq
+
+    import geo_engine
+    from core.settings import get_settings
+    from pipeline.config import import_settings
+    from pipeline.steps import load_chunks, partitions
+    from pipeline.steps.stage import GEOMETRY_COLUMN, covering_column
+
+    names = pq.ParquetFile(path).schema_arrow.names
+    table = pq.read_table(path, columns=[n for n in names if n != covering_column(path)])
+    tuning = import_settings()
+    parts = tuning.parallelism() if table.num_rows >= tuning.load_parallel_min_rows else 1
+    chunks = load_chunks.plan(table.num_rows, build="load_floor", parts=parts)
+    encoded = [
+        b"".join(
+            [
+                bytes(geo_engine.copy_header()),
+                *(
+                    bytes(
+                        geo_engine.encode_copy_rows(
+                            batch, source_id=0, geometry_column=GEOMETRY_COLUMN, srid=4326
+                        )
+                    )
+                    for batch in table.slice(chunk.start, chunk.rows).to_batches()
+                ),
+                bytes(geo_engine.copy_trailer()),
+            ]
+        )
+        for chunk in chunks
+    ]
+    url = get_settings().db.libpq_url
+
+    def build(chunk: Any, data: bytes) -> None:
+        with psycopg.connect(url) as conn:
+            partitions.create_build_table(conn, name=chunk.name, source_id=0)
+            with conn.cursor() as cursor, cursor.copy(partitions.copy_statement(chunk.name)) as c:
+                c.write(data)
+            for statement in partitions.index_statements(conn, name=chunk.name):
+                conn.execute(statement)
+            partitions.analyze(conn, name=chunk.name)
+
+    times = []
+    with ThreadPoolExecutor(len(chunks)) as pool:
+        for _ in range(repeat):
+            started = time.perf_counter()
+            list(pool.map(build, chunks, encoded))
+            times.append(time.perf_counter() - started)
+            with psycopg.connect(url, autocommit=True) as conn:
+                partitions.drop_build(conn, name="load_floor")
+    return {"seconds": statistics.median(times), "times": times, "parts": len(chunks)}
 
 
 def _link_upload(path: Path, folder: Path) -> Path:
@@ -184,11 +251,15 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("path", type=Path)
     i.add_argument("--name", required=True)
     i.add_argument("--kind", default="shapefile", choices=["shapefile", "csv", "geojson"])
+    f = sub.add_parser("floor")
+    f.add_argument("path", type=Path)
     args = parser.parse_args(argv)
     if args.command == "baseline":
         payload = baseline()
     elif args.command == "stream":
         payload = stream(args.path)
+    elif args.command == "floor":
+        payload = server_floor(args.path)
     else:
         payload = import_file(args.path, name=args.name, kind=args.kind)
     payload["peak_rss"] = peak_rss()

@@ -95,6 +95,11 @@ def test_import_comparison_loads_both_sides(tiny: Inputs, tmp_path: Path) -> Non
     assert payload["checks"]["rows"] == TINY.points
     assert payload["checks"]["gist_index"] and payload["checks"]["statistics"]
     assert set(payload["steps"]) == {"stage", "profile", "load"}
+    # The server's floor, on the staged file of the first run: one connection below
+    # the parallel load's threshold.
+    floor = payload["floor"]
+    assert floor["parts"] == 1 and len(floor["times"]) == 3
+    assert floor["seconds"] == sorted(floor["times"])[1] > 0
 
 
 def _admin_url() -> str:

@@ -142,7 +142,7 @@ def run(
         partitions.drop_build(raw, name=build)  # this import's own earlier attempt
     rows_total = parquet.metadata.num_rows
     parts = parallelism if rows_total >= parallel_min_rows else 1
-    chunks = load_chunks.plan(parquet, build=build, parts=parts)
+    chunks = load_chunks.plan(rows_total, build=build, parts=parts)
     progress = _Progress(on_progress, rows_total, path.stat().st_size)
     timeout = statement_timeout
     try:
@@ -189,7 +189,7 @@ def _in_one_transaction(
             path=path,
             table=build,
             source_id=source_id,
-            row_groups=list(range(pq.ParquetFile(path).num_row_groups)),
+            rows=range(pq.ParquetFile(path).metadata.num_rows),
             columns=columns,
             batch_size=batch_size,
             geometry_column=GEOMETRY_COLUMN,

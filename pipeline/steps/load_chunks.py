@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
@@ -39,10 +40,10 @@ class LoadRefused(InvalidInput):
 
 @dataclass(frozen=True)
 class Chunk:
-    """Consecutive row groups of the staged file, and the gids their rows get."""
+    """Consecutive rows of the staged file, and the gids they get."""
 
     name: str
-    row_groups: list[int]
+    start: int  # the first row's number in the staged file
     rows: int
     first_gid: int = 0
 
@@ -52,31 +53,25 @@ class Chunk:
         return self.first_gid, self.first_gid + max(self.rows, 1)
 
 
-def plan(parquet: pq.ParquetFile, *, build: str, parts: int) -> list[Chunk]:
-    """Split the row groups into at most `parts` contiguous chunks of about equal rows."""
-    sizes = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
-    total = sum(sizes)
-    parts = max(1, min(parts, len(sizes)))
-    chunks: list[Chunk] = []
-    groups: list[int] = []
-    rows = seen = 0
-    for index, size in enumerate(sizes):
-        groups.append(index)
-        rows += size
-        seen += size
-        if len(chunks) < parts - 1 and seen >= total * (len(chunks) + 1) / parts:
-            chunks.append(Chunk(f"{build}_{len(chunks)}", groups, rows))
-            groups, rows = [], 0
-    if groups or not chunks:
-        chunks.append(Chunk(f"{build}_{len(chunks)}", groups, rows))
-    return chunks
+def plan(rows: int, *, build: str, parts: int) -> list[Chunk]:
+    """Split `rows` rows into `parts` contiguous chunks of equal size (to a row).
+
+    By rows, not by row groups: a 100K-row file has a 64Ki-row group and a smaller one,
+    and the chunk holding the larger would finish last by a third.
+    """
+    parts = max(1, min(parts, rows))
+    bounds = [rows * part // parts for part in range(parts + 1)]
+    return [
+        Chunk(f"{build}_{part}", bounds[part], bounds[part + 1] - bounds[part])
+        for part in range(parts)
+    ]
 
 
 def with_gids(chunks: list[Chunk], first: int) -> list[Chunk]:
     """The chunks with consecutive gid ranges from `first`."""
     placed = []
     for chunk in chunks:
-        placed.append(Chunk(chunk.name, chunk.row_groups, chunk.rows, first))
+        placed.append(Chunk(chunk.name, chunk.start, chunk.rows, first))
         first += max(chunk.rows, 1)
     return placed
 
@@ -87,31 +82,27 @@ def copy_rows(
     path: Path,
     table: str,
     source_id: int,
-    row_groups: list[int],
+    rows: range,
     columns: list[str],
     batch_size: int,
     geometry_column: str,
     on_rows: RowsCallback,
 ) -> int:
-    """Stream row groups through geo_engine's COPY encoder into `table` (created in this
-    transaction: COPY FREEZE)."""
+    """Stream the staged file's `rows` through geo_engine's COPY encoder into `table`
+    (created in this transaction: COPY FREEZE)."""
     parquet = pq.ParquetFile(path)
     done = 0
     try:
         with raw.cursor() as cursor, cursor.copy(partitions.copy_statement(table)) as copy:
             copy.write(geo_engine.copy_header())
-            for group in row_groups:
-                for batch in parquet.iter_batches(
-                    batch_size=batch_size, row_groups=[group], columns=columns
-                ):
-                    copy.write(
-                        geo_engine.encode_copy_rows(
-                            batch, source_id=source_id, geometry_column=geometry_column, srid=SRID
-                        )
+            for batch in _batches(parquet, rows, columns, batch_size, on_rows):
+                copy.write(
+                    geo_engine.encode_copy_rows(
+                        batch, source_id=source_id, geometry_column=geometry_column, srid=SRID
                     )
-                    done += batch.num_rows
-                    on_rows(batch.num_rows, 0)
-                on_rows(0, compressed_bytes(parquet.metadata.row_group(group)))
+                )
+                done += batch.num_rows
+                on_rows(batch.num_rows, 0)
             copy.write(geo_engine.copy_trailer())
     except (psycopg.errors.DataError, psycopg.errors.InternalError_) as exc:
         # PostGIS reports unreadable geometries as internal errors (XX000); the context
@@ -119,6 +110,30 @@ def copy_rows(
         where = f" ({exc.diag.context.strip()})" if exc.diag.context else ""
         raise LoadRefused(f"{path.name}: {exc.diag.message_primary or exc}{where}") from exc
     return done
+
+
+def _batches(
+    parquet: pq.ParquetFile, rows: range, columns: list[str], batch_size: int, on_rows: RowsCallback
+) -> Iterator[pa.RecordBatch]:
+    """The batches holding `rows`, read from the row groups they fall in (sliced where a
+    group holds rows outside); each group's share of bytes told to `on_rows` once read."""
+    offset = 0
+    for group in range(parquet.num_row_groups):
+        meta = parquet.metadata.row_group(group)
+        low, high = max(rows.start, offset), min(rows.stop, offset + meta.num_rows)
+        if low < high:
+            position = offset
+            for batch in parquet.iter_batches(
+                batch_size=batch_size, row_groups=[group], columns=columns
+            ):
+                start, stop = max(low, position), min(high, position + batch.num_rows)
+                if start < stop:
+                    yield batch.slice(start - position, stop - start)
+                position += batch.num_rows
+                if position >= high:
+                    break
+            on_rows(0, compressed_bytes(meta) * (high - low) // max(meta.num_rows, 1))
+        offset += meta.num_rows
 
 
 def compressed_bytes(row_group: Any) -> int:
@@ -177,7 +192,7 @@ def _build_chunk(build: Build, chunk: Chunk) -> dict[str, float]:
             path=build.path,
             table=chunk.name,
             source_id=build.source_id,
-            row_groups=chunk.row_groups,
+            rows=range(chunk.start, chunk.start + chunk.rows),
             columns=build.columns,
             batch_size=build.batch_size,
             geometry_column=build.geometry_column,

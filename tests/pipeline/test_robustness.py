@@ -28,7 +28,7 @@ import shapely
 from sqlalchemy import Engine
 
 from core.settings import REPO_ROOT
-from pipeline.steps import load, partitions, profile, stage
+from pipeline.steps import load, load_chunks, partitions, profile, stage
 from pipeline.tasks import new_sid
 from tests.conftest import Stack, _wait_healthy, free_port
 from tests.pipeline.conftest import Account, assert_same_features, features_of, write_shapefile
@@ -381,6 +381,12 @@ def test_a_large_load_is_built_in_parallel_chunks_with_the_same_result(
     chunks = _partition_layout(db, result.source_id)
     assert [name for name, _ in chunks] == [f"source_{result.source_id}_{k}" for k in range(3)]
     assert all(bound.startswith("FOR VALUES FROM") for _, bound in chunks)
+    # Split by rows, not by the 2048-row groups: the chunks end inside groups.
+    sizes = [
+        db.execute(f"SELECT count(*) FROM core_geometry_parts.{name}").fetchone()
+        for name, _ in chunks
+    ]
+    assert sizes == [(3333,), (3333,), (3334,)]
     expected = gpd.read_file(shp)
     assert_same_features(features_of(db, result.source_id), expected)
     gids = db.execute(
@@ -469,3 +475,18 @@ def test_a_reserved_block_of_gids_is_nobody_elses(engine: Engine, db: Conn) -> N
     assert second >= first + 500
     assert after is not None and after[0] >= second + 10
     assert increment == (1,)
+
+
+def test_chunks_split_the_rows_evenly_whatever_the_row_groups() -> None:
+    plan = load_chunks.plan(100_000, build="load_x", parts=2)
+    assert [(c.name, c.start, c.rows) for c in plan] == [
+        ("load_x_0", 0, 50_000),
+        ("load_x_1", 50_000, 50_000),
+    ]
+    assert [(c.start, c.rows) for c in load_chunks.plan(7, build="b", parts=3)] == [
+        (0, 2), (2, 2), (4, 3)
+    ]  # fmt: skip
+    assert [(c.start, c.rows) for c in load_chunks.plan(2, build="b", parts=3)] == [(0, 1), (1, 1)]
+    assert [(c.start, c.rows) for c in load_chunks.plan(0, build="b", parts=2)] == [(0, 0)]
+    placed = load_chunks.with_gids(load_chunks.plan(7, build="b", parts=3), 100)
+    assert [c.gids for c in placed] == [(100, 102), (102, 104), (104, 107)]
