@@ -28,7 +28,7 @@ from pipeline.steps import partitions
 from pipeline.steps.load_progress import Monitor
 
 SRID = 4326
-# (rows just written, bytes of the row groups just finished): called from every chunk.
+# (rows just written, bytes of the file just read): called from every chunk.
 RowsCallback = Callable[[int, int], None]
 
 

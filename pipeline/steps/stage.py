@@ -45,8 +45,7 @@ from pipeline.steps.formats import InputFile, Stream, open_stream
 
 GEOMETRY_COLUMN = "geometry"
 BBOX_COLUMN = "bbox"
-# GeoParquet recommends 50K-150K rows per row group; pruning wants them not too large,
-# and a load builds its row groups in parallel chunks (two groups: two chunks).
+# GeoParquet recommends 50K-150K rows per row group; pruning wants them not too large.
 ROW_GROUP_ROWS = 65_536
 GEOPARQUET_VERSION = "1.1.0"
 DEFAULT_MEMORY_LIMIT = "256MB"
