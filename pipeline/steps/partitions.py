@@ -26,8 +26,8 @@ are replaced) at the same commit, and a failure at any point rolls all of it bac
 Steps 1-3 lock only the new table, so loads run side by side and readers of
 `core_geometry` are not blocked; step 4 orders its locks (core_source, then
 core_geometry) so that concurrent loads queue instead of deadlocking, and holds them
-for milliseconds plus that foreign-key scan. The cost of a load depends on its own size, not on how many rows
-other sources hold.
+for milliseconds plus that foreign-key scan. The cost of a load depends on its own
+size, not on how many rows other sources hold.
 
 A large import is built in parallel instead (`load_chunks`): one PostgreSQL backend
 parses the rows' jsonb and builds their GIST index on one core, so a million points
