@@ -147,8 +147,8 @@ def run(
     timeout = statement_timeout
     try:
         if len(chunks) == 1:
-            result = _in_one_transaction(engine, path, build, target, columns, batch_size,
-                                         timeout, progress)  # fmt: skip
+            result = _in_one_transaction(engine, path, build, chunks[0].row_range, target,
+                                         columns, batch_size, timeout, progress)  # fmt: skip
         else:
             result = _in_parallel(engine, path, build, chunks, target, columns, batch_size,
                                   timeout, progress)  # fmt: skip
@@ -171,6 +171,7 @@ def _in_one_transaction(
     engine: Engine,
     path: Path,
     build: str,
+    rows_staged: range,
     target: _Target,
     columns: list[str],
     batch_size: int,
@@ -189,7 +190,7 @@ def _in_one_transaction(
             path=path,
             table=build,
             source_id=source_id,
-            rows=range(pq.ParquetFile(path).metadata.num_rows),
+            rows=rows_staged,
             columns=columns,
             batch_size=batch_size,
             geometry_column=GEOMETRY_COLUMN,

@@ -52,6 +52,11 @@ class Chunk:
         """The chunk's gid range, end excluded."""
         return self.first_gid, self.first_gid + max(self.rows, 1)
 
+    @property
+    def row_range(self) -> range:
+        """The numbers of the chunk's rows in the staged file."""
+        return range(self.start, self.start + self.rows)
+
 
 def plan(rows: int, *, build: str, parts: int) -> list[Chunk]:
     """Split `rows` rows into `parts` contiguous chunks of equal size (to a row).
@@ -192,7 +197,7 @@ def _build_chunk(build: Build, chunk: Chunk) -> dict[str, float]:
             path=build.path,
             table=chunk.name,
             source_id=build.source_id,
-            rows=range(chunk.start, chunk.start + chunk.rows),
+            rows=chunk.row_range,
             columns=build.columns,
             batch_size=build.batch_size,
             geometry_column=build.geometry_column,

@@ -374,7 +374,10 @@ def test_a_large_load_is_built_in_parallel_chunks_with_the_same_result(
     staged = stage.run(source=shp, destination=tmp_path / "big.parquet", row_group_rows=2048).path
     seen: list[str] = []
 
-    result = _load_in_chunks(engine, staged, on_progress=lambda phase, *_: seen.append(phase))
+    # Batches of 1000 rows: the chunks' ends fall inside batches as well as row groups.
+    result = _load_in_chunks(
+        engine, staged, batch_size=1000, on_progress=lambda phase, *_: seen.append(phase)
+    )
 
     assert (result.feature_count, result.already_loaded) == (10_000, False)
     assert {"copy", "index", "analyze", "attach"} <= set(result.timings)
