@@ -1,6 +1,7 @@
 """The old API's views: DRF viewsets, the WFS list and the user profile."""
 
 from django.db.models import Q
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, viewsets
 from rest_framework.permissions import IsAuthenticated
 from rest_framework_gis.filters import InBBoxFilter
@@ -48,6 +49,7 @@ class LayerViewSet(viewsets.ModelViewSet):
 class ProjectViewSet(viewsets.ModelViewSet):
     """The user's projects and the public ones; only the owner (or a superuser) changes one."""
 
+    queryset = Project.objects.all()
     serializer_class = ProjectSerializer
     permission_classes = (IsAuthenticated, IsOwnerOrReadOnly)
     search_fields = ("name", "description")
@@ -56,7 +58,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         """What the user may see: everything for a superuser, else own and public projects."""
-        projects = Project.objects.prefetch_related("project_layers")
+        projects = self.queryset.prefetch_related("project_layers")
         user = self.request.user
         if user.is_superuser:
             return projects.all()
@@ -77,6 +79,15 @@ class BBoxFilter(InBBoxFilter):
         return super().get_filter_bbox(request)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter("source", str, description="source id or sid"),
+            OpenApiParameter("geometry_type", str, description="Point, MultiPolygon, ..."),
+            OpenApiParameter("bbox", str, description="the same as in_bbox"),
+        ]
+    )
+)
 class FeatureList(generics.ListAPIView):
     """core_geometry as a paginated GeoJSON FeatureCollection."""
 
