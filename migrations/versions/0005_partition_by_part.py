@@ -176,10 +176,11 @@ def _convert_partition(relname: str, bound: str) -> None:
 
 def _adopt_django_table() -> None:
     """Django's plain core_geometry becomes part_0 of the new parent, in place."""
-    (sequence,) = _scalars("SELECT pg_get_serial_sequence('public.core_geometry', 'gid')")
     op.execute(f"ALTER TABLE public.core_geometry SET SCHEMA {SCHEMA}")
     op.execute(f"ALTER TABLE {SCHEMA}.core_geometry RENAME TO part_0")
     part_0 = f"{SCHEMA}.part_0"
+    # Django's identity sequence moved with its table (and moves back on downgrade).
+    (sequence,) = _scalars(f"SELECT pg_get_serial_sequence('{part_0}', 'gid')")
     op.execute(f"ALTER TABLE {part_0} ADD COLUMN part integer NOT NULL DEFAULT 0")
     op.execute(f"ALTER TABLE {part_0} ADD CONSTRAINT part_0_part_check CHECK (part = 0)")
     # Stands for the parent's (gid, part) key; Django's own primary key (gid) stays.
@@ -230,7 +231,9 @@ def _restore_django_table() -> None:
             " AND attnum > 0 AND NOT attisdropped AND attname <> 'part' ORDER BY attnum"
         )
     )
-    # Rows imported since the adoption go into Django's table, their gids kept.
+    # Rows imported since the adoption go into Django's table, their gids kept. Django's
+    # deferred foreign key is checked at once: pending checks would forbid the ALTERs.
+    op.execute("SET CONSTRAINTS ALL IMMEDIATE")
     op.execute(
         f"INSERT INTO {part_0} ({columns}) SELECT {columns} FROM public.core_geometry"
         " WHERE part <> 0 ORDER BY gid"
