@@ -22,12 +22,12 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import imports, memory, reads, report, transforms
+from benchmarks import adoption, imports, memory, reads, report, transforms
 from benchmarks.common import DATA_DIR, FULL, QUICK, Section, Sizes
 from benchmarks.database import BenchDatabases
 from benchmarks.inputs import Inputs, ensure
 
-SECTIONS = ("reads", "transform", "import", "memory")
+SECTIONS = ("reads", "transform", "import", "memory", "adoption")
 
 
 @dataclass
@@ -63,7 +63,7 @@ def run_benchmarks(
     console = console or Console()
     data_dir.mkdir(parents=True, exist_ok=True)
     databases = None
-    if only & {"import", "memory"}:
+    if only & {"import", "memory", "adoption"}:
         if server_url is None:
             from core.settings import DatabaseSettings
 
@@ -90,6 +90,10 @@ def run_benchmarks(
         small = ensure(data_dir, points=sizes.small_points, polygons=sizes.polygons)
         steps.append(("import", lambda: imports.run(
             databases, inputs, small, fillers=sizes.fillers, repeat=repeat, work=work
+        )))  # fmt: skip
+    if "adoption" in only and databases is not None:
+        steps.append(("adoption", lambda: adoption.run(
+            databases.url, rows=5_000_000 if sizes is FULL else 200_000
         )))  # fmt: skip
     if "memory" in only and databases is not None:
         steps.append(("memory", lambda: memory.run(

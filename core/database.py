@@ -13,11 +13,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import DatabaseSettings
 
+# asyncpg prepares every statement; after five runs PostgreSQL may switch to a generic
+# plan, which cannot exclude core_geometry's parts by their CHECK constraints (the
+# source's id is a parameter there, not a constant), so a one-source query would read
+# every part. Custom plans keep `WHERE source_id = $1` down to that source's parts.
+SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
+
 
 def make_async_engine(settings: DatabaseSettings) -> AsyncEngine:
     """An asyncpg engine; the caller disposes it (an app's lifespan)."""
     return create_async_engine(
-        settings.async_url, pool_size=settings.database_pool_size, pool_pre_ping=True
+        settings.async_url,
+        pool_size=settings.database_pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": dict(SERVER_SETTINGS)},
     )
 
 

@@ -113,16 +113,17 @@ class Source(Base):
 class Geometry(Base):
     """`core_geometry`: one feature of a source.
 
-    LIST-partitioned by `source_id`, one partition per imported source (migration 0003,
-    schema `core_geometry_parts`), so the primary key is `(gid, source_id)`; `gid` comes
-    from its own sequence and stays unique by itself. The partition stands in for an
-    index on `source_id` (migration 0004 keeps one on the DEFAULT partition only).
+    LIST-partitioned by `part`, a storage number (migration 0005, schema
+    `core_geometry_parts`): each load attaches a fresh part, compaction merges small
+    ones, and plain INSERTs land in `part_0`; so the primary key is `(gid, part)`, and
+    `gid` comes from its own sequence and stays unique by itself. A part's CHECK stands
+    in for an index on `source_id` (part_0 and merged parts have one of their own).
     """
 
     __tablename__ = "core_geometry"
     __table_args__ = (
         Index("core_geometry_geom_id", "geom", postgresql_using="gist"),
-        {"postgresql_partition_by": "LIST (source_id)"},
+        {"postgresql_partition_by": "LIST (part)"},
     )
 
     gid: Mapped[int] = mapped_column(BigInteger, GID_SEQUENCE, primary_key=True, autoincrement=True)
@@ -135,9 +136,11 @@ class Geometry(Base):
     )
     geometry_type: Mapped[str | None] = mapped_column(String(50), index=True)
     source_id: Mapped[int] = mapped_column(
-        ForeignKey("core_source.id", ondelete="CASCADE"),
-        primary_key=True,
-        nullable=False,
+        ForeignKey("core_source.id", ondelete="CASCADE"), nullable=False
+    )
+    # Storage only (which partition holds the row): 0 unless a load or compaction set it.
+    part: Mapped[int] = mapped_column(
+        Integer, primary_key=True, nullable=False, default=0, server_default=text("0")
     )
 
 

@@ -10,6 +10,7 @@ from pipeline.broker import setup_broker
 broker = setup_broker(get_settings())
 
 import pipeline.actors  # noqa: E402, F401  (declares the actors on `broker`)
+from pipeline import maintenance  # noqa: E402, F401  (compaction after loads)
 from pipeline.steps import duck  # noqa: E402
 
 # Paid once when the worker starts, not by the first import it runs.

@@ -66,7 +66,15 @@ def _create_parent() -> None:
     op.execute(f"CREATE TABLE {SCHEMA}.source_default PARTITION OF public.core_geometry DEFAULT")
 
 
+def _adopted() -> bool:
+    """A database adopted from Django (0001): its plain table waits for 0005 as it is."""
+    found = op.get_bind().execute(sa.text("SELECT to_regclass('public.maps_django_adoption')"))
+    return found.scalar() is not None
+
+
 def upgrade() -> None:
+    if _adopted():
+        return
     op.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     # The plain table steps aside (its index and constraint names are the parent's now).
     op.execute("ALTER TABLE public.core_geometry RENAME TO core_geometry_0001")
@@ -109,6 +117,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if _adopted():
+        return
     op.execute("ALTER TABLE public.core_geometry RENAME TO core_geometry_0003")
     op.execute("ALTER SEQUENCE public.core_geometry_gid_seq OWNED BY NONE")
     for name in (

@@ -14,6 +14,7 @@ Create Date: 2026-11-26
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
@@ -24,7 +25,15 @@ depends_on: str | Sequence[str] | None = None
 SCHEMA = "core_geometry_parts"
 
 
+def _adopted() -> bool:
+    """A database adopted from Django (0001): its plain table waits for 0005 as it is."""
+    found = op.get_bind().execute(sa.text("SELECT to_regclass('public.maps_django_adoption')"))
+    return found.scalar() is not None
+
+
 def upgrade() -> None:
+    if _adopted():
+        return
     op.execute("DROP INDEX public.ix_core_geometry_source_id")
     op.execute(
         f"CREATE INDEX ix_core_geometry_default_source_id ON {SCHEMA}.source_default (source_id)"
@@ -32,5 +41,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if _adopted():
+        return
     op.execute(f"DROP INDEX {SCHEMA}.ix_core_geometry_default_source_id")
     op.execute("CREATE INDEX ix_core_geometry_source_id ON public.core_geometry (source_id)")

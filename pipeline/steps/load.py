@@ -1,12 +1,12 @@
-"""Load: the staged batches into a new partition of `core_geometry`, swapped in atomically.
+"""Load: the staged batches into a new part of `core_geometry`, swapped in atomically.
 
-How the partition is built and swapped in, and why, is told in `partitions`. In
-short: binary COPY (rows encoded in Rust) into a fresh table created in the same
-transaction, its indexes built once, ANALYZE, then the `core_source` row and the
-ATTACH. A small load does all of it in one transaction; a large one builds chunks in
-parallel (`load_chunks`), each in its own transaction, and attaches them in the swap's.
-Either way the source row and all its features appear (or are replaced) at one commit,
-or not at all.
+How the part is built and swapped in, and why, is told in `partitions`. In short: a
+fresh part number, binary COPY (rows encoded in Rust) into a fresh table created in
+the same transaction, its indexes built once, ANALYZE, then the `core_source` row,
+the source's old rows removed (a re-import) and the ATTACH. A small load does all of
+it in one transaction; a large one builds chunks in parallel (`load_chunks`), each in
+its own transaction, and attaches them in the swap's. Either way the source row and
+all its features appear (or are replaced) at one commit, or not at all.
 
 Idempotency: an import's `sid` (chosen when its task was created) is its key. A new
 source is created with that sid, so when a source with it exists the import already
@@ -58,6 +58,14 @@ class LoadResult:
     already_loaded: bool
     replaced: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What every table of one load is made of: the parent's columns and the load's part."""
+
+    columns: list[partitions.Column]
+    part: int
 
 
 @dataclass
@@ -140,6 +148,8 @@ def run(
         raw = _raw(admin)
         partitions.sweep(raw)  # what crashed loads left
         partitions.drop_build(raw, name=build)  # this import's own earlier attempt
+        # Once per load: the parent's column types (an adopted Django table's may differ).
+        layout = _Layout(partitions.parent_columns(raw), partitions.new_part(raw))
     rows_total = parquet.metadata.num_rows
     parts = parallelism if rows_total >= parallel_min_rows else 1
     chunks = load_chunks.plan(rows_total, build=build, parts=parts)
@@ -147,11 +157,12 @@ def run(
     timeout = statement_timeout
     try:
         if len(chunks) == 1:
-            result = _in_one_transaction(engine, path, build, chunks[0].row_range, target,
+            rows_staged = chunks[0].row_range
+            result = _in_one_transaction(engine, path, build, layout, rows_staged, target,
                                          columns, batch_size, timeout, progress)  # fmt: skip
         else:
-            result = _in_parallel(engine, path, build, chunks, target, columns, batch_size,
-                                  timeout, progress)  # fmt: skip
+            result = _in_parallel(engine, path, build, layout, chunks, target, columns,
+                                  batch_size, timeout, progress)  # fmt: skip
     except IntegrityError:
         # Another worker committed the same import first: that load stands.
         _drop_quietly(engine, build)
@@ -171,6 +182,7 @@ def _in_one_transaction(
     engine: Engine,
     path: Path,
     build: str,
+    layout: _Layout,
     rows_staged: range,
     target: _Target,
     columns: list[str],
@@ -184,7 +196,9 @@ def _in_one_transaction(
         _timeout(raw, statement_timeout)
         clock = time.perf_counter()
         source_id = _source_for(conn, target)
-        partitions.create_build_table(raw, name=build, source_id=source_id)
+        partitions.create_build_table(
+            raw, name=build, source_id=source_id, part=layout.part, columns=layout.columns
+        )
         rows = copy_rows(
             raw,
             path=path,
@@ -201,7 +215,7 @@ def _in_one_transaction(
         index_and_analyze(raw, build, rows, monitor, progress.phase, timings)
         clock = time.perf_counter()
         progress.phase("attach")
-        public_sid = _swap(conn, raw, build, source_id, target)
+        public_sid = _swap(conn, raw, build, layout.part, source_id, rows, target)
     timings["attach"] = lap(clock)
     return LoadResult(source_id, public_sid, rows, False, target.source_id is not None, timings)
 
@@ -210,6 +224,7 @@ def _in_parallel(
     engine: Engine,
     path: Path,
     build: str,
+    layout: _Layout,
     chunks: list[load_chunks.Chunk],
     target: _Target,
     columns: list[str],
@@ -219,7 +234,11 @@ def _in_parallel(
 ) -> LoadResult:
     with engine.connect() as conn, conn.begin():
         source_id = _source_for(conn, target)
-        first = partitions.reserve_gids(_raw(conn), sum(max(c.rows, 1) for c in chunks))
+        first = partitions.reserve_gids(
+            _raw(conn),
+            sum(max(c.rows, 1) for c in chunks),
+            partitions.gid_sequence(layout.columns),
+        )
     placed = load_chunks.with_gids(chunks, first)
     with (
         engine.connect().execution_options(isolation_level="AUTOCOMMIT") as guard,
@@ -232,6 +251,8 @@ def _in_parallel(
                 engine=engine,
                 path=path,
                 source_id=source_id,
+                part=layout.part,
+                parent_columns=layout.columns,
                 columns=columns,
                 batch_size=batch_size,
                 geometry_column=GEOMETRY_COLUMN,
@@ -248,17 +269,25 @@ def _in_parallel(
             raw = _raw(conn)
             _timeout(raw, statement_timeout)
             ranges = [(chunk.name, *chunk.gids) for chunk in placed]
-            partitions.create_chunked_table(raw, name=build, chunks=ranges)
-            public_sid = _swap(conn, raw, build, source_id, target)
+            partitions.create_chunked_table(
+                raw, name=build, part=layout.part, columns=layout.columns, chunks=ranges
+            )
+            rows = sum(chunk.rows for chunk in placed)
+            public_sid = _swap(conn, raw, build, layout.part, source_id, rows, target)
         timings["attach"] = lap(clock)
-    rows = sum(chunk.rows for chunk in placed)
     return LoadResult(source_id, public_sid, rows, False, target.source_id is not None, timings)
 
 
 def _swap(
-    conn: Connection, raw: psycopg.Connection[Any], build: str, source_id: int, target: _Target
+    conn: Connection,
+    raw: psycopg.Connection[Any],
+    build: str,
+    part: int,
+    source_id: int,
+    rows: int,
+    target: _Target,
 ) -> str:
-    """The swap: the source row written and the build attached as its partition."""
+    """The swap: the source row written, its old rows gone, the build attached as its part."""
     partitions.lock_for_swap(raw)
     if target.source_id is None:
         conn.execute(
@@ -274,7 +303,9 @@ def _swap(
         public_sid = target.sid
     else:
         public_sid = _refresh_source(conn, source_id, target)
-    partitions.replace_partition(raw, name=build, source_id=source_id)
+        # A new source has no rows anywhere: nothing to look for (not even in part_0).
+        partitions.remove_source_rows(raw, source_id=source_id)
+    partitions.attach(raw, name=build, part=part, source_id=source_id, rows=rows)
     return public_sid
 
 

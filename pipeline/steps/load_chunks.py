@@ -155,6 +155,8 @@ class Build:
     engine: Engine
     path: Path
     source_id: int
+    part: int
+    parent_columns: list[partitions.Column]
     columns: list[str]
     batch_size: int
     geometry_column: str
@@ -190,7 +192,12 @@ def _build_chunk(build: Build, chunk: Chunk) -> dict[str, float]:
         if build.statement_timeout:
             raw.execute(f"SET LOCAL statement_timeout = {int(build.statement_timeout * 1000)}")
         partitions.create_build_table(
-            raw, name=chunk.name, source_id=build.source_id, gids=chunk.gids
+            raw,
+            name=chunk.name,
+            source_id=build.source_id,
+            part=build.part,
+            columns=build.parent_columns,
+            gids=chunk.gids,
         )
         copy_rows(
             raw,
@@ -203,7 +210,7 @@ def _build_chunk(build: Build, chunk: Chunk) -> dict[str, float]:
             geometry_column=build.geometry_column,
             on_rows=build.on_rows,
         )
-        partitions.finish_chunk(raw, name=chunk.name)
+        partitions.finish_chunk(raw, name=chunk.name, columns=build.parent_columns)
         timings["copy"] = lap(clock)
         with _announced:
             pause_point("load.copied", lambda: build.on_phase("paused"))

@@ -1,6 +1,7 @@
-"""Migration 0003 on a database with data: existing rows move into one partition per
-source (gids kept), loads then add partitions (chunked ones too), and the downgrade
-puts every row back into one plain table."""
+"""Migrations 0003-0005 on a database with data: existing rows move into one partition
+per source (0003), then each becomes a part of its own in place (0005; the DEFAULT
+partition becomes part_0), loads then add parts (chunked ones too), and the downgrades
+put every row back: into one partition per source (0004), then one plain table."""
 
 from __future__ import annotations
 
@@ -55,10 +56,18 @@ def _rows(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[object, ..
     ).fetchall()
 
 
-def test_existing_rows_move_into_partitions_and_back(scratch_url: str, tmp_path: Path) -> None:
+def _layout(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[object, ...]]:
+    return conn.execute(
+        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i"
+        " JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'core_geometry'::regclass ORDER BY 1"
+    ).fetchall()
+
+
+def test_existing_rows_become_parts_in_place_and_go_back(scratch_url: str, tmp_path: Path) -> None:
     alembic(scratch_url, "upgrade", "0002")
     with psycopg.connect(scratch_url, autocommit=True) as conn:
-        for sid in ("src_a", "src_b"):
+        for sid in ("src_a", "src_b", "src_c"):
             conn.execute(
                 "INSERT INTO core_source (sid, name, source_type) VALUES (%s, %s, 'shapefile')",
                 (sid, sid),
@@ -68,30 +77,56 @@ def test_existing_rows_move_into_partitions_and_back(scratch_url: str, tmp_path:
             " SELECT ST_SetSRID(ST_MakePoint(i, i), 4326), jsonb_build_object('i', i), 'Point',"
             " 1 + i % 2 FROM generate_series(1, 50) AS i"
         )
+    alembic(scratch_url, "upgrade", "0004")
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        # A plain INSERT for a source without a partition: the DEFAULT partition's.
+        conn.execute(
+            "INSERT INTO core_geometry (geom, source_id)"
+            " VALUES (ST_SetSRID(ST_MakePoint(0, 0), 4326), 3)"
+        )
+        assert _layout(conn) == [
+            ("source_1", "FOR VALUES IN (1)"),
+            ("source_2", "FOR VALUES IN (2)"),
+            ("source_default", "DEFAULT"),
+        ]
         before = _rows(conn)
 
     alembic(scratch_url, "upgrade", "head")
 
     with psycopg.connect(scratch_url, autocommit=True) as conn:
         assert _rows(conn) == before
-        kind = conn.execute("SELECT relkind FROM pg_class WHERE relname = 'core_geometry'")
-        assert kind.fetchone() == ("p",)
-        parts = conn.execute(
-            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i"
-            " JOIN pg_class c ON c.oid = i.inhrelid"
-            " WHERE i.inhparent = 'core_geometry'::regclass ORDER BY 1"
-        ).fetchall()
-        assert parts == [
-            ("source_1", "FOR VALUES IN (1)"),
-            ("source_2", "FOR VALUES IN (2)"),
-            ("source_default", "DEFAULT"),
+        key = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = 'core_geometry'::regclass AND contype = 'p'"
+        ).fetchone()
+        assert key == ("PRIMARY KEY (gid, part)",)
+        assert _layout(conn) == [
+            ("part_0", "FOR VALUES IN (0)"),
+            ("part_1", "FOR VALUES IN (1)"),
+            ("part_2", "FOR VALUES IN (2)"),
         ]
-        # New rows keep taking gids after the old ones.
+        catalog = conn.execute(
+            "SELECT name, parts, sources, rows FROM core_geometry_parts.catalog ORDER BY name"
+        ).fetchall()
+        assert catalog == [("part_1", [1], [1], 25), ("part_2", [2], [2], 25)]
+        placed = conn.execute(
+            "SELECT source_id, part, count(*) FROM core_geometry GROUP BY 1, 2 ORDER BY 1"
+        ).fetchall()
+        assert placed == [(1, 1, 25), (2, 2, 25), (3, 0, 1)]
+        # A plain INSERT now lands in part_0, whatever the source; gids go on.
         conn.execute(
             "INSERT INTO core_geometry (geom, source_id)"
             " VALUES (ST_SetSRID(ST_MakePoint(0, 0), 4326), 1)"
         )
-        assert conn.execute("SELECT max(gid) FROM core_geometry").fetchone() == (51,)
+        assert conn.execute("SELECT max(gid), max(part) FROM core_geometry").fetchone() == (
+            52, 2
+        )  # fmt: skip
+        indexed = conn.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
+            " WHERE c.relname IN ('core_geometry', 'part_0', 'part_1')"
+            " AND pg_get_indexdef(i.indexrelid) LIKE '%(source_id)'"
+        ).fetchall()
+        assert indexed == [("part_0",)]
 
     engine = make_sync_engine(DatabaseSettings(database_url=scratch_url))
     try:
@@ -102,7 +137,7 @@ def test_existing_rows_move_into_partitions_and_back(scratch_url: str, tmp_path:
         )
         shp = write_shapefile(many, tmp_path / "pts", "pts")
         staged = stage.run(source=shp, destination=tmp_path / "pts.parquet", row_group_rows=2048)
-        load.run(  # built in chunks: a partition partitioned again, by gid
+        loaded = load.run(  # built in chunks: a part partitioned again, by gid
             engine=engine,
             path=staged.path,
             sid=new_sid(),
@@ -118,19 +153,25 @@ def test_existing_rows_move_into_partitions_and_back(scratch_url: str, tmp_path:
         after_load = _rows(conn)
         chunks = conn.execute(
             "SELECT count(*) FROM pg_inherits"
-            " WHERE inhparent = 'core_geometry_parts.source_3'::regclass"
+            " WHERE inhparent = 'core_geometry_parts.part_3'::regclass"
         ).fetchone()
+        assert conn.execute(
+            "SELECT sources FROM core_geometry_parts.catalog WHERE name = 'part_3'"
+        ).fetchone() == ([loaded.source_id],)
     assert chunks == (2,)
-    assert len(after_load) == 51 + 5000
-    # 0004: the source_id btree only on the DEFAULT partition, none in a source's.
+    assert len(after_load) == 52 + 5000
+
+    alembic(scratch_url, "downgrade", "0004")
+
     with psycopg.connect(scratch_url, autocommit=True) as conn:
-        indexed = conn.execute(
-            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i"
-            " JOIN pg_class c ON c.oid = i.indrelid"
-            " WHERE c.relname IN ('core_geometry', 'source_default', 'source_1', 'source_3_0')"
-            " AND pg_get_indexdef(i.indexrelid) LIKE '%(source_id)'"
-        ).fetchall()
-    assert [table for table, _ in indexed] == ["source_default"]
+        assert _rows(conn) == after_load
+        assert _layout(conn) == [
+            ("source_1", "FOR VALUES IN (1)"),
+            ("source_2", "FOR VALUES IN (2)"),
+            ("source_3", "FOR VALUES IN (3)"),
+            (f"source_{loaded.source_id}", f"FOR VALUES IN ({loaded.source_id})"),
+            ("source_default", "DEFAULT"),
+        ]
 
     alembic(scratch_url, "downgrade", "0002")
 

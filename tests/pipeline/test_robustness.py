@@ -166,9 +166,8 @@ def test_a_worker_killed_in_the_middle_of_a_load_is_replaced_and_the_import_succ
     ).fetchone()
     assert counts == (3000, 3000, 3000)
     partitions = db.execute(
-        "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = 'core_geometry'::regclass AND c.relname = %s",
-        (f"source_{source_id}",),
+        "SELECT count(*) FROM core_geometry_parts.catalog WHERE %s = ANY(sources)",
+        (source_id,),
     ).fetchone()
     assert partitions == (1,)
     assert _leftover_build_tables(db) == []
@@ -292,7 +291,7 @@ def test_deleting_a_source_removes_its_rows(engine: Engine, db: Conn, tmp_path: 
         "SELECT count(*) FROM core_geometry WHERE source_id = %s", (loaded.source_id,)
     ).fetchone()
     assert left == (0,)
-    # Its emptied partition goes at the next load (which needs a moment's lock for it).
+    # Its emptied part stays through the next load: dropping it is compaction's job.
     load.run(
         engine=engine,
         path=staged,
@@ -301,10 +300,11 @@ def test_deleting_a_source_removes_its_rows(engine: Engine, db: Conn, tmp_path: 
         source_type="shapefile",
         attributes={},
     )
-    gone = db.execute(
-        "SELECT to_regclass(%s)", (f"core_geometry_parts.source_{loaded.source_id}",)
+    kept = db.execute(
+        "SELECT count(*) FROM core_geometry_parts.catalog WHERE %s = ANY(sources)",
+        (loaded.source_id,),
     ).fetchone()
-    assert gone == (None,)
+    assert kept == (1,)
 
 
 def test_loads_running_at_the_same_time_all_commit(
@@ -341,8 +341,9 @@ def _partition_layout(db: Conn, source_id: int) -> list[tuple[str, str]]:
     rows = db.execute(
         "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i"
         " JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = %s::regclass ORDER BY 1",
-        (f"core_geometry_parts.source_{source_id}",),
+        " WHERE i.inhparent = (SELECT ('core_geometry_parts.' || name)::regclass"
+        "   FROM core_geometry_parts.catalog WHERE %s = ANY(sources)) ORDER BY 1",
+        (source_id,),
     ).fetchall()
     return [(str(name), str(bound)) for name, bound in rows]
 
@@ -382,7 +383,11 @@ def test_a_large_load_is_built_in_parallel_chunks_with_the_same_result(
     assert (result.feature_count, result.already_loaded) == (10_000, False)
     assert {"copy", "index", "analyze", "attach"} <= set(result.timings)
     chunks = _partition_layout(db, result.source_id)
-    assert [name for name, _ in chunks] == [f"source_{result.source_id}_{k}" for k in range(3)]
+    (part,) = db.execute(
+        "SELECT name FROM core_geometry_parts.catalog WHERE %s = ANY(sources)",
+        (result.source_id,),
+    ).fetchone() or ("",)
+    assert [name for name, _ in chunks] == [f"{part}_{k}" for k in range(3)]
     assert all(bound.startswith("FOR VALUES FROM") for _, bound in chunks)
     # Split by rows, not by the 2048-row groups: the chunks end inside groups.
     sizes = [
