@@ -102,3 +102,18 @@ def import_sample(stack: Stack, headers: dict[str, str], sample: str) -> int:
             return int(result["source_id"])
         time.sleep(0.2)
     raise AssertionError(f"the import never finished: {task}")
+
+
+def drop_source(database_url: str, source_id: int) -> None:
+    """Delete an imported source and its partition, which a TRUNCATE of core_geometry keeps."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "DELETE FROM core_project_layers WHERE layer_id IN "
+            "(SELECT id FROM core_layer WHERE source_id = %s)",
+            (source_id,),
+        )
+        conn.execute("DELETE FROM core_layer WHERE source_id = %s", (source_id,))
+        conn.execute("DELETE FROM core_source WHERE id = %s", (source_id,))
+        conn.execute(f"DROP TABLE IF EXISTS core_geometry_parts.source_{int(source_id)}")

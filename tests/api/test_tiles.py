@@ -19,7 +19,7 @@ from api.settings import ApiSettings
 from core.settings import Settings
 from tests.api.conftest import Account
 from tests.conftest import Stack, free_port
-from tests.tiling import Martin, import_sample
+from tests.tiling import Martin, drop_source, import_sample
 
 Conn = psycopg.Connection[tuple[object, ...]]
 TILES = "/api/v1/tiles"
@@ -83,9 +83,18 @@ def _url(source: int | str, tile: tuple[int, int, int]) -> str:
 
 
 async def test_a_tile_of_an_imported_source_holds_the_features_it_intersects(
-    tiles: httpx.AsyncClient, stack: Stack, alice: Account, db: Conn
+    tiles: httpx.AsyncClient, stack: Stack, alice: Account, db: Conn, database_url: str
 ) -> None:
     source_id = import_sample(stack, alice.headers, "cities.zip")
+    try:
+        await _check_imported_tiles(tiles, alice, db, source_id)
+    finally:
+        drop_source(database_url, source_id)
+
+
+async def _check_imported_tiles(
+    tiles: httpx.AsyncClient, alice: Account, db: Conn, source_id: int
+) -> None:
     total = db.execute("SELECT count(*) FROM core_geometry WHERE source_id = %s", (source_id,))
     for tile in [(0, 0, 0), (2, 2, 1), (3, 4, 2)]:
         rows = db.execute(

@@ -69,7 +69,9 @@ def map_site(
         martin.stop()
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: Playwright's sync API runs an event loop of its own in this thread
+# while it is open, and pytest-asyncio's tests after this module need the thread back.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless."""
     if not os.access(CHROMIUM, os.X_OK):

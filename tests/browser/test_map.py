@@ -21,7 +21,7 @@ from rasterio.io import MemoryFile
 
 from tests.browser.conftest import MapSite
 from tests.conftest import Stack
-from tests.tiling import import_sample
+from tests.tiling import drop_source, import_sample
 
 POINT_COLOUR = (0xD6, 0x27, 0x28)  # DEFAULT_STYLE.color in api/static/map/map.js
 PASSWORD = "a long enough secret"
@@ -74,10 +74,19 @@ def _pixels(png: bytes) -> np.ndarray[Any, Any]:
 
 
 def test_a_sample_source_is_drawn_and_its_features_answer_a_click(
-    map_site: MapSite, stack: Stack, browser: Browser
+    map_site: MapSite, stack: Stack, browser: Browser, database_url: str
 ) -> None:
     email, headers = _account(map_site)
     source_id = import_sample(stack, headers, "cities.zip")
+    try:
+        _check_source_page(map_site, browser, headers, email, source_id)
+    finally:
+        drop_source(database_url, source_id)
+
+
+def _check_source_page(
+    map_site: MapSite, browser: Browser, headers: dict[str, str], email: str, source_id: int
+) -> None:
     source = httpx.get(f"{map_site.api_url}/api/v1/sources/{source_id}/", headers=headers).json()
     page = _signed_in_page(browser, map_site, email)
 
@@ -128,11 +137,26 @@ def test_a_sample_source_is_drawn_and_its_features_answer_a_click(
 
 
 def test_a_project_shows_its_layers_in_order_with_their_style_and_visibility(
-    map_site: MapSite, stack: Stack, browser: Browser
+    map_site: MapSite, stack: Stack, browser: Browser, database_url: str
 ) -> None:
     email, headers = _account(map_site)
     cities = import_sample(stack, headers, "cities.zip")
     parcels = import_sample(stack, headers, "parcels.shp")
+    try:
+        _check_project_page(map_site, browser, headers, email, cities, parcels)
+    finally:
+        drop_source(database_url, cities)
+        drop_source(database_url, parcels)
+
+
+def _check_project_page(
+    map_site: MapSite,
+    browser: Browser,
+    headers: dict[str, str],
+    email: str,
+    cities: int,
+    parcels: int,
+) -> None:
     api = f"{map_site.api_url}/api/v1"
     layer_ids = []
     for name, source, style, visible in [
