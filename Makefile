@@ -8,12 +8,12 @@ PY := $(VENV)/bin/python
 CRATE := geo_engine
 STACK := scripts/stack.sh
 
-.PHONY: help up down status test test-rust test-python lint format build bench fuzz migrate
+.PHONY: help up down status test test-rust test-python lint format build bench fuzz migrate screenshot
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-up: ## Install what is missing, build, and run the whole stack locally (API :8000, ETL :8001, worker)
+up: ## Install what is missing, build, and run the whole stack locally (API :8000, ETL :8001, worker, Martin :3000)
 	@$(STACK) up
 
 down: ## Stop what `make up` started
@@ -55,6 +55,10 @@ format: ## Format Python and Rust code
 bench: ## Generate the benchmark files and compare geo_engine and the pipeline with pyogrio, pyproj and ogr2ogr
 	@$(STACK) test-env
 	$(PY) -m benchmarks.run
+
+screenshot: ## Regenerate docs/map.png: the map page's browser test, in headless Chromium
+	@$(STACK) test-env
+	MAP_SCREENSHOT=$(CURDIR)/docs/map.png $(PY) -m pytest -q tests/browser -k sample_source
 
 fuzz: ## A short cargo-fuzz run of every parser (needs a nightly toolchain)
 	cd $(CRATE) && ./fuzz/run.sh

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
 
 from api.errors import register_error_handlers
 from api.middleware import AppendSlashMiddleware
 from api.routes import api_router, health_router
+from api.services.tiles import open_tile_client
 from api.settings import ApiSettings
 from api.state import Resources
 from core.database import make_async_engine, make_async_sessionmaker
@@ -18,6 +21,8 @@ from core.security import TokenService
 from core.settings import Settings, get_settings
 
 API_PREFIX = "/api/v1"
+# The map page (/map/): one HTML file, one script, one stylesheet and MapLibre GL JS.
+MAP_DIR = Path(__file__).resolve().parent / "static" / "map"
 
 
 def create_app(
@@ -31,6 +36,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_async_engine(settings.db)
         redis = Redis.from_url(settings.redis.redis_url)
+        tile_client = open_tile_client(api_settings)
         app.state.resources = Resources(
             settings=settings,
             api_settings=api_settings,
@@ -38,11 +44,13 @@ def create_app(
             sessionmaker=make_async_sessionmaker(engine),
             redis=redis,
             tokens=TokenService(settings.auth, redis),
+            tile_client=tile_client,
         )
         try:
             yield
         finally:
             del app.state.resources
+            await tile_client.aclose()
             await redis.aclose()
             await engine.dispose()
 
@@ -57,5 +65,6 @@ def create_app(
     register_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_router, prefix=API_PREFIX)
+    app.mount("/map", StaticFiles(directory=MAP_DIR, html=True), name="map")
     app.add_middleware(AppendSlashMiddleware, router=app.router)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx
 from fastapi import Request
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -24,6 +25,8 @@ class Resources:
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis
     tokens: TokenService
+    # Pooled connections to Martin, for the tile routes.
+    tile_client: httpx.AsyncClient
 
 
 def get_resources(request: Request) -> Resources:

@@ -1,5 +1,5 @@
 """The benchmark command: `make bench`, or `python -m benchmarks.run [--quick] [--repeat N]
-[--only reads,transform,import,memory] [--json PATH]`.
+[--only reads,transform,import,memory,tiles] [--json PATH]`.
 
 Generates the inputs when missing (data/generate.py), then measures geo_engine's reads
 against pyogrio, its transforms against pyproj, our imports against ogr2ogr (in the
@@ -22,12 +22,12 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import adoption, imports, memory, reads, report, transforms
+from benchmarks import adoption, imports, memory, reads, report, tiles, transforms
 from benchmarks.common import DATA_DIR, FULL, QUICK, Section, Sizes
 from benchmarks.database import BenchDatabases
 from benchmarks.inputs import Inputs, ensure
 
-SECTIONS = ("reads", "transform", "import", "memory", "adoption")
+SECTIONS = ("reads", "transform", "import", "memory", "adoption", "tiles")
 
 
 @dataclass
@@ -63,7 +63,7 @@ def run_benchmarks(
     console = console or Console()
     data_dir.mkdir(parents=True, exist_ok=True)
     databases = None
-    if only & {"import", "memory", "adoption"}:
+    if only & {"import", "memory", "adoption", "tiles"}:
         if server_url is None:
             from core.settings import DatabaseSettings
 
@@ -77,7 +77,7 @@ def run_benchmarks(
     report.print_facts(console, "Versions", result.versions)
 
     inputs: Inputs | None = None
-    if only & {"reads", "import"}:
+    if only & {"reads", "import", "tiles"}:
         inputs = ensure(data_dir, points=sizes.points, polygons=sizes.polygons)
     # Staging and upload folders beside the inputs, so that uploads can be hard links.
     work = Path(tempfile.mkdtemp(prefix=".bench-work-", dir=data_dir))
@@ -99,10 +99,12 @@ def run_benchmarks(
         steps.append(("memory", lambda: memory.run(
             databases, data_dir, sizes.memory_points, work=work
         )))  # fmt: skip
+    if "tiles" in only and inputs is not None and databases is not None:
+        steps.append(("tiles", lambda: tiles.run(databases, inputs, repeat, work=work)))
     try:
         for key, step in steps:
             try:
-                if databases is not None and key in {"import", "memory"}:
+                if databases is not None and key in {"import", "memory", "tiles"}:
                     databases.setup()
                 section = step()
             except Exception as exc:

@@ -30,8 +30,14 @@ DB_PASSWORD="${DB_PASSWORD:-maps}"
 SECRET_KEY="${SECRET_KEY:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 STAGING_DIR="${STAGING_DIR:-$ROOT/data/staging}"
 UPLOAD_DIR="${UPLOAD_DIR:-$ROOT/data/uploads}"
+MARTIN_PORT="${MARTIN_PORT:-3000}"
+# Martin, built once per version with only the features we use, outside the work tree so
+# that a fresh checkout (and every worktree) of the same machine reuses it.
+MARTIN_VERSION=1.14.0
+MARTIN_ROOT="${MARTIN_ROOT:-$HOME/.cache/maps-platform/martin-$MARTIN_VERSION}"
+MARTIN_BIN="$MARTIN_ROOT/bin/martin"
 
-APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 redis-server libproj-dev pkg-config clang gdal-bin python3-venv)
+APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 redis-server libproj-dev pkg-config clang gdal-bin python3-venv chromium)
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -86,11 +92,61 @@ build_engine() {
   fi
 }
 
+# ---- Martin (vector tiles): built from crates.io, run over the project's database
+
+build_martin() {
+  if [[ -x "$MARTIN_BIN" ]] && "$MARTIN_BIN" --version 2>/dev/null | grep -q "$MARTIN_VERSION"; then
+    return
+  fi
+  say "building Martin $MARTIN_VERSION into $MARTIN_ROOT (once; about 10 minutes on 2 cores)"
+  nice cargo install --locked --quiet --version "$MARTIN_VERSION" --no-default-features \
+    --features postgres --root "$MARTIN_ROOT" martin >"$LOGS/martin-build.log" 2>&1 \
+    || { tail -30 "$LOGS/martin-build.log"; die "Martin build failed (log: .local/log/martin-build.log)"; }
+}
+
+martin_config() {
+  # docker/martin.yaml, listening on loopback at MARTIN_PORT; DATABASE_URL comes from
+  # Martin's environment, as in docker compose.
+  sed "s|^listen_addresses:.*|listen_addresses: \"127.0.0.1:$MARTIN_PORT\"|" docker/martin.yaml \
+    >"$LOCAL/martin.yaml"
+}
+
+start_martin() {
+  martin_config
+  DATABASE_URL="postgresql://$DB_USER:$DB_PASSWORD@127.0.0.1:$PG_PORT/$DB_NAME" \
+    start_proc martin "$MARTIN_BIN" --config "$LOCAL/martin.yaml"
+  for _ in $(seq 120); do
+    curl -fsS "http://127.0.0.1:$MARTIN_PORT/health" >/dev/null 2>&1 && return 0
+    proc_running martin || break
+    sleep 0.5
+  done
+  tail -20 "$LOGS/martin.log"
+  die "Martin did not start (log: .local/log/martin.log)"
+}
+
+# ---- the map page's vendor files: MapLibre GL JS from npm (web/package-lock.json)
+
+install_web() {
+  command -v npm >/dev/null || die "npm (Node.js) is needed for the map page: apt-get install npm"
+  local vendor="$ROOT/api/static/map/vendor"
+  local stamp="$ROOT/web/node_modules/.installed"
+  if [[ ! -f "$stamp" || web/package-lock.json -nt "$stamp" ]]; then
+    say "installing the map page's npm packages (web/package-lock.json)"
+    (cd web && npm ci --silent --no-audit --no-fund) >"$LOGS/npm.log" 2>&1 \
+      || { tail -20 "$LOGS/npm.log"; die "npm ci failed (log: .local/log/npm.log)"; }
+    touch "$stamp"
+  fi
+  mkdir -p "$vendor"
+  cp web/node_modules/maplibre-gl/dist/maplibre-gl.js web/node_modules/maplibre-gl/dist/maplibre-gl.css "$vendor/"
+}
+
 provision() {
   mkdir -p "$LOCAL" "$LOGS" "$RUN"
   install_system
   install_python
   build_engine
+  build_martin
+  install_web
 }
 
 pg_running() { as_pg "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; }
@@ -162,6 +218,8 @@ ETL_SERVICE_URL=http://127.0.0.1:$ETL_PORT
 API_URL=http://127.0.0.1:$API_PORT
 API_PORT=$API_PORT
 ETL_PORT=$ETL_PORT
+MARTIN_PORT=$MARTIN_PORT
+MARTIN_URL=http://127.0.0.1:$MARTIN_PORT
 PG_PORT=$PG_PORT
 REDIS_PORT=$REDIS_PORT
 STAGING_DIR=$STAGING_DIR
@@ -206,6 +264,7 @@ up() {
   write_env
   migrate
   mkdir -p "$STAGING_DIR" "$UPLOAD_DIR"
+  start_martin
   start_proc api "$VENV/bin/uvicorn" --factory api.main:create_app --host 127.0.0.1 --port "$API_PORT"
   start_proc etl "$VENV/bin/uvicorn" --factory pipeline.app:create_app --host 127.0.0.1 --port "$ETL_PORT"
   start_proc worker "$VENV/bin/dramatiq" pipeline.worker --processes 1 --threads 2
@@ -216,6 +275,8 @@ up() {
 The stack is up:
   REST API       http://127.0.0.1:$API_PORT/api/v1/   (docs: http://127.0.0.1:$API_PORT/docs)
   ETL service    http://127.0.0.1:$ETL_PORT/          (docs: http://127.0.0.1:$ETL_PORT/docs)
+  the map        http://127.0.0.1:$API_PORT/map/
+  Martin         http://127.0.0.1:$MARTIN_PORT/        (tiles for the API; clients use /api/v1/tiles/)
   PostgreSQL     postgresql://$DB_USER:***@127.0.0.1:$PG_PORT/$DB_NAME
   Redis          redis://127.0.0.1:$REDIS_PORT/0
   logs           .local/log/    settings  .env
@@ -242,6 +303,7 @@ down() {
   stop_proc worker
   stop_proc etl
   stop_proc api
+  stop_proc martin
   if redis_running; then
     say "stopping Redis"
     redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || kill "$(cat "$RUN/redis.pid")" 2>/dev/null || true
@@ -254,7 +316,7 @@ down() {
 }
 
 status() {
-  for name in api etl worker; do
+  for name in api etl worker martin; do
     if proc_running "$name"; then echo "$name: running (pid $(cat "$RUN/$name.pid"))"; else echo "$name: stopped"; fi
   done
   if redis_running; then echo "redis: running on $REDIS_PORT"; else echo "redis: stopped"; fi

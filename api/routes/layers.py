@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import ApiSettingsDep, CurrentUser, SessionDep
+from api.deps import CurrentUser, SessionDep
 from api.pagination import Page, PageQueryDep
 from api.schemas.layers import LayerCreate, LayerRead, LayerUpdate
 from api.services import layers
@@ -16,34 +16,25 @@ router = APIRouter(prefix="/layers", tags=["layers"])
 async def list_layers(
     user: CurrentUser,
     session: SessionDep,
-    settings: ApiSettingsDep,
     pages: PageQueryDep,
     search: str | None = None,
     ordering: str | None = None,
 ) -> Page[LayerRead]:
     """Layers, searched over name and description, ordered, one page at a time."""
-    return await layers.list_layers(
-        session=session, pages=pages, term=search, ordering=ordering, martin_url=settings.martin_url
-    )
+    return await layers.list_layers(session=session, pages=pages, term=search, ordering=ordering)
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED)
-async def create_layer(
-    body: LayerCreate, user: CurrentUser, session: SessionDep, settings: ApiSettingsDep
-) -> LayerRead:
+async def create_layer(body: LayerCreate, user: CurrentUser, session: SessionDep) -> LayerRead:
     """Create a layer."""
     fields = body.model_dump(exclude_unset=True)
-    return await layers.create_layer(session=session, fields=fields, martin_url=settings.martin_url)
+    return await layers.create_layer(session=session, fields=fields)
 
 
 @router.get("/{layer_id}/")
-async def read_layer(
-    layer_id: int, user: CurrentUser, session: SessionDep, settings: ApiSettingsDep
-) -> LayerRead:
+async def read_layer(layer_id: int, user: CurrentUser, session: SessionDep) -> LayerRead:
     """One layer."""
-    return await layers.get_layer(
-        session=session, layer_id=layer_id, martin_url=settings.martin_url
-    )
+    return await layers.get_layer(session=session, layer_id=layer_id)
 
 
 @router.put("/{layer_id}/")
@@ -52,13 +43,10 @@ async def replace_layer(
     body: LayerCreate,
     user: CurrentUser,
     session: SessionDep,
-    settings: ApiSettingsDep,
 ) -> LayerRead:
     """Replace a layer (the required fields must all be given)."""
     changes = body.model_dump(exclude_unset=True)
-    return await layers.update_layer(
-        session=session, layer_id=layer_id, changes=changes, martin_url=settings.martin_url
-    )
+    return await layers.update_layer(session=session, layer_id=layer_id, changes=changes)
 
 
 @router.patch("/{layer_id}/")
@@ -67,13 +55,10 @@ async def patch_layer(
     body: LayerUpdate,
     user: CurrentUser,
     session: SessionDep,
-    settings: ApiSettingsDep,
 ) -> LayerRead:
     """Change the fields given."""
     changes = body.model_dump(exclude_unset=True)
-    return await layers.update_layer(
-        session=session, layer_id=layer_id, changes=changes, martin_url=settings.martin_url
-    )
+    return await layers.update_layer(session=session, layer_id=layer_id, changes=changes)
 
 
 @router.delete("/{layer_id}/", status_code=status.HTTP_204_NO_CONTENT)

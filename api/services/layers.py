@@ -1,4 +1,4 @@
-"""Layers: CRUD; tiles are served by Martin, per source."""
+"""Layers: CRUD; each layer's tiles are its source's, at the REST API's tile routes."""
 
 from __future__ import annotations
 
@@ -22,16 +22,18 @@ ORDERING = {
     "created_at": Layer.created_at,
     "updated_at": Layer.updated_at,
 }
-# Martin's function source serving one source's features from the shared core_geometry.
-TILE_FUNCTION = "core_geometry_by_source"
 
 
-def tile_url(*, martin_url: str, source_id: int) -> str:
-    """The XYZ URL template of a source's vector tiles."""
-    return f"{martin_url.rstrip('/')}/{TILE_FUNCTION}/{{z}}/{{x}}/{{y}}?source_id={source_id}"
+# Where the REST API serves a source's TileJSON (api/routes/tiles.py), for signed-in users.
+TILES_PATH = "/api/v1/tiles"
 
 
-def _read(layer: Layer, *, martin_url: str) -> LayerRead:
+def tile_url(*, source_id: int) -> str:
+    """The TileJSON of a layer's vector tiles (relative to the API's root: the same host)."""
+    return f"{TILES_PATH}/{source_id}.json"
+
+
+def _read(layer: Layer) -> LayerRead:
     return LayerRead(
         id=layer.id,
         name=layer.name,
@@ -40,7 +42,7 @@ def _read(layer: Layer, *, martin_url: str) -> LayerRead:
         layer_type=layer.layer_type,
         style=layer.style,
         is_visible=layer.is_visible,
-        tile_url=tile_url(martin_url=martin_url, source_id=layer.source_id),
+        tile_url=tile_url(source_id=layer.source_id),
         created_at=layer.created_at,
         updated_at=layer.updated_at,
     )
@@ -52,14 +54,13 @@ async def list_layers(
     pages: PageQuery,
     term: str | None,
     ordering: str | None,
-    martin_url: str,
 ) -> Page[LayerRead]:
     """One page of layers, searched and ordered."""
     stmt: Select[tuple[Layer]] = select(Layer)
     stmt = search(stmt, term, [Layer.name, Layer.description])
     stmt = order(stmt, ordering, ORDERING, tiebreak=Layer.id)
     rows, count, page = await page_of(session=session, stmt=stmt, pages=pages)
-    results = [_read(row[0], martin_url=martin_url) for row in rows]
+    results = [_read(row[0]) for row in rows]
     return Page(count=count, next=page.next, previous=page.previous, results=results)
 
 
@@ -70,9 +71,9 @@ async def _get(*, session: AsyncSession, layer_id: int) -> Layer:
     return layer
 
 
-async def get_layer(*, session: AsyncSession, layer_id: int, martin_url: str) -> LayerRead:
+async def get_layer(*, session: AsyncSession, layer_id: int) -> LayerRead:
     """One layer."""
-    return _read(await _get(session=session, layer_id=layer_id), martin_url=martin_url)
+    return _read(await _get(session=session, layer_id=layer_id))
 
 
 def _columns(fields: dict[str, Any]) -> dict[str, Any]:
@@ -89,31 +90,29 @@ async def _check_source(*, session: AsyncSession, fields: dict[str, Any]) -> Non
         raise InvalidInput(f'Invalid pk "{source_id}" - object does not exist.', field="source")
 
 
-async def _save(*, session: AsyncSession, layer: Layer, martin_url: str) -> LayerRead:
+async def _save(*, session: AsyncSession, layer: Layer) -> LayerRead:
     await session.commit()
     await session.refresh(layer)
-    return _read(layer, martin_url=martin_url)
+    return _read(layer)
 
 
-async def create_layer(
-    *, session: AsyncSession, fields: dict[str, Any], martin_url: str
-) -> LayerRead:
+async def create_layer(*, session: AsyncSession, fields: dict[str, Any]) -> LayerRead:
     """Insert a layer over an existing source."""
     await _check_source(session=session, fields=fields)
     layer = Layer(**_columns(fields))
     session.add(layer)
-    return await _save(session=session, layer=layer, martin_url=martin_url)
+    return await _save(session=session, layer=layer)
 
 
 async def update_layer(
-    *, session: AsyncSession, layer_id: int, changes: dict[str, Any], martin_url: str
+    *, session: AsyncSession, layer_id: int, changes: dict[str, Any]
 ) -> LayerRead:
     """Change the fields given."""
     layer = await _get(session=session, layer_id=layer_id)
     await _check_source(session=session, fields=changes)
     for field, value in _columns(changes).items():
         setattr(layer, field, value)
-    return await _save(session=session, layer=layer, martin_url=martin_url)
+    return await _save(session=session, layer=layer)
 
 
 async def delete_layer(*, session: AsyncSession, layer_id: int) -> None:

@@ -15,7 +15,7 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_SQL = Path(__file__).resolve().parent.parent / "sql" / "core_geometry_by_source.sql"
+_SQL = Path(__file__).resolve().parent.parent / "sql" / "core_geometry_by_source_0002.sql"
 
 
 def upgrade() -> None:

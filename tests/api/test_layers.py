@@ -47,9 +47,7 @@ async def test_create_read_and_tile_url(
         {},
         True,
     )
-    assert layer["tile_url"] == (
-        f"http://127.0.0.1:3000/core_geometry_by_source/{{z}}/{{x}}/{{y}}?source_id={source_id}"
-    )
+    assert layer["tile_url"] == f"/api/v1/tiles/{source_id}.json"
     assert layer["created_at"].endswith("Z")
     detail = await client.get(f"{LAYERS}{layer['id']}/", headers=alice.headers)
     assert detail.json() == layer
@@ -63,7 +61,7 @@ async def test_tile_url_is_read_only(
         json={"name": "R", "source": source_id, "tile_url": "http://evil/"},
         headers=alice.headers,
     )
-    assert response.json()["tile_url"].endswith(f"source_id={source_id}")
+    assert response.json()["tile_url"] == f"/api/v1/tiles/{source_id}.json"
 
 
 async def test_validation(client: httpx.AsyncClient, alice: Account, source_id: int) -> None:
