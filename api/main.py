@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from api.errors import register_error_handlers
 from api.middleware import AppendSlashMiddleware
-from api.routes import api_router, health_router
+from api.routes import api_router, health_router, raster_tiles
 from api.settings import ApiSettings
 from api.state import Resources
 from core.database import make_async_engine, make_async_sessionmaker
@@ -40,7 +40,8 @@ def create_app(
             tokens=TokenService(settings.auth, redis),
         )
         try:
-            yield
+            async with raster_tiles.open_client(app, api_settings.titiler_url):
+                yield
         finally:
             del app.state.resources
             await redis.aclose()
@@ -57,5 +58,6 @@ def create_app(
     register_error_handlers(app)
     app.include_router(health_router)
     app.include_router(api_router, prefix=API_PREFIX)
+    app.include_router(raster_tiles.router, prefix=API_PREFIX)
     app.add_middleware(AppendSlashMiddleware, router=app.router)
     return app

@@ -9,7 +9,8 @@ from pipeline.broker import setup_broker
 
 broker = setup_broker(get_settings())
 
-import pipeline.actors  # noqa: E402, F401  (declares the actors on `broker`)
+import pipeline.actors  # noqa: E402  (declares the actors on `broker`)
+import pipeline.analysis.actors  # noqa: E402, F401  (raster imports and analyses)
 from pipeline.steps import duck  # noqa: E402
 
 # Paid once when the worker starts, not by the first import it runs.
