@@ -3,6 +3,7 @@ raster store as a COG, profiled and registered; broken uploads fail and leave no
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from rasterio.warp import transform_bounds
 from rio_cogeo.cogeo import cog_validate
 
 from tests.conftest import Stack
-from tests.pipeline.conftest import Account
+from tests.pipeline.conftest import Account, maps, one_line_error
 from tests.pipeline.rasters import store_files, wait_task, write_geotiff
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -188,3 +189,21 @@ def test_raster_import_form_errors_are_drf_shaped(
     assert unknown.status_code == 400
     assert unknown.json() == {"source_id": ['Invalid pk "999999" - object does not exist.']}
     assert anonymous.status_code == 401
+
+
+def test_maps_import_of_a_tif_follows_the_raster_task(
+    stack: Stack, account: Account, tmp_path: Path
+) -> None:
+    tif = write_geotiff(tmp_path / "cli.tif", np.arange(64, dtype=np.uint16).reshape(8, 8))
+    env = {**stack.env, "MAPS_TOKEN": account.token, "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+
+    shown = maps("import", str(tif), "--wait", env=env)
+    as_json = maps("import", str(tif), "--name", "again", "--wait", "--json", env=env)
+    missing = maps("import", str(tmp_path / "nope.tif"), env=env)
+
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("Created raster source ") and "8 x 8 cells" in shown.stdout
+    task = json.loads(as_json.stdout)
+    assert task["state"] == "succeeded" and task["kind"] == "import_raster"
+    assert task["result"]["profile"]["bands"][0]["max"] == 63.0
+    assert one_line_error(missing) == f"error: no such file: {tmp_path / 'nope.tif'}"
