@@ -65,7 +65,7 @@ RUN pip install --no-deps -e . && pip check
 
 RUN groupadd --system --gid 10001 maps \
     && useradd --system --uid 10001 --gid maps --create-home --home-dir /home/maps maps \
-    && mkdir -p /data/staging /data/uploads \
+    && mkdir -p /data/staging /data/uploads /data/rasters \
     && chown -R maps:maps /data
 USER maps
 

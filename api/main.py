@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from api.errors import register_error_handlers
 from api.middleware import AppendSlashMiddleware
-from api.routes import api_router, health_router
+from api.routes import api_router, health_router, raster_tiles
 from api.services.tiles import open_tile_client
 from api.settings import ApiSettings
 from api.state import Resources
@@ -47,7 +47,8 @@ def create_app(
             tile_client=tile_client,
         )
         try:
-            yield
+            async with raster_tiles.open_client(app, api_settings.titiler_url):
+                yield
         finally:
             del app.state.resources
             await tile_client.aclose()
@@ -66,5 +67,6 @@ def create_app(
     app.include_router(health_router)
     app.include_router(api_router, prefix=API_PREFIX)
     app.mount("/map", StaticFiles(directory=MAP_DIR, html=True), name="map")
+    app.include_router(raster_tiles.router, prefix=API_PREFIX)
     app.add_middleware(AppendSlashMiddleware, router=app.router)
     return app

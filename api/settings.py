@@ -21,5 +21,8 @@ class ApiSettings(BaseSettings):
     tile_token_ttl_seconds: int = 3600
     # Cache-Control max-age of a tile; clients revalidate with its ETag afterwards.
     tile_max_age_seconds: int = 60
+    # TiTiler (pipeline/titiler_app.py), which the API asks for raster tiles; never
+    # handed to browsers (the API serves the tiles behind its token).
+    titiler_url: str = "http://127.0.0.1:9000"
     # The API runs behind a reverse proxy in production: pagination links use its host.
     trust_forwarded_headers: bool = True

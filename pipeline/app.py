@@ -22,15 +22,15 @@ from core.security import TokenService
 from core.settings import Settings, get_settings
 from pipeline import tasks
 from pipeline.broker import (
+    ALL_STEP_ACTORS,
     PENDING_MESSAGE_KEYS,
-    STEP_ACTORS,
     enqueue_step,
     make_broker,
     message_target,
 )
 from pipeline.deps import Resources
 from pipeline.errors import install_error_handlers
-from pipeline.routes import health_router, imports_router, tasks_router
+from pipeline.routes import analysis, health_router, imports_router, rasters, tasks_router
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ async def _resend_lost(resources: Resources) -> list[tuple[str, str]]:
     resent: list[tuple[str, str]] = []
     for task in due:
         step = task.step
-        if step is None or step not in STEP_ACTORS or (str(task.id), STEP_ACTORS[step]) in pending:
+        actor = ALL_STEP_ACTORS.get(step or "")
+        if step is None or actor is None or (str(task.id), actor) in pending:
             continue
         logger.warning("task %s: the message of its %s step was lost; sent again", task.id, step)
         await anyio.to_thread.run_sync(enqueue_step, resources.broker, step, task.id)
@@ -136,5 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(imports_router)
+    app.include_router(rasters.router)
+    app.include_router(analysis.router)
     app.include_router(tasks_router)
     return app

@@ -23,6 +23,16 @@ STEP_ACTORS = {
     "profile": "import_profile",
     "load": "import_load",
 }
+# The first steps of raster imports and analyses (`pipeline.tasks.LEAD_STEPS`), whose
+# actors `pipeline.analysis.actors` declares; they hand on to the import's actors above.
+LEAD_STEP_ACTORS = {
+    "raster": "raster_import",
+    "interpolate": "analysis_interpolate",
+    "grid": "analysis_grid",
+    "vectorize": "analysis_vectorize",
+    "grid_cells": "analysis_grid_cells",
+}
+ALL_STEP_ACTORS = {**STEP_ACTORS, **LEAD_STEP_ACTORS}
 # The Redis sorted set where Dramatiq's consumers record their heartbeats (ms timestamps).
 CONSUMER_HEARTBEATS_KEY = "dramatiq:__heartbeats__"
 # Dramatiq's Redis hashes of the messages not yet acknowledged (waiting, delayed for a
@@ -63,7 +73,7 @@ def step_message(step: str, task_id: uuid.UUID | str) -> dramatiq.Message[None]:
     """The message that runs `step` of the task, for whichever worker takes it."""
     return dramatiq.Message(
         queue_name=QUEUE_NAME,
-        actor_name=STEP_ACTORS[step],
+        actor_name=ALL_STEP_ACTORS[step],
         args=(str(task_id),),
         kwargs={},
         options={},

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.settings import PipelineSettings
+from pipeline.cli_analyze import RASTER_SUFFIXES, analyze, import_raster
 from pipeline.client import (
     KINDS,
     CliError,
@@ -48,6 +49,7 @@ app = typer.Typer(
 )
 users = typer.Typer(help="Manage accounts (directly in the database, no HTTP).")
 app.add_typer(users, name="users")
+app.add_typer(analyze, name="analyze")
 # No markup: messages carry user text (file names, server errors) printed as it is.
 out = Console(highlight=False, markup=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
@@ -108,7 +110,9 @@ Option = typer.Option
 
 @app.command("import")
 def import_file(
-    path: Annotated[Path, typer.Argument(help="A shapefile (.shp or .zip), a CSV or a GeoJSON.")],
+    path: Annotated[
+        Path, typer.Argument(help="A shapefile (.shp or .zip), a CSV, a GeoJSON or a GeoTIFF.")
+    ],
     name: Annotated[str | None, Option(help="The source's name (default: the file's).")] = None,
     kind: Annotated[str, Option("--type", help="auto, shapefile, csv or geojson.")] = "auto",
     description: Annotated[str | None, Option(help="The source's description.")] = None,
@@ -129,6 +133,9 @@ def import_file(
     as_json: Annotated[bool, Option("--json", help="Print the task as JSON.")] = False,
 ) -> None:
     """Upload a file to the ETL service, which imports it as a source."""
+    if path.suffix.lower() in RASTER_SUFFIXES:
+        return import_raster(path, name=name, description=description, source_id=source_id,
+                             wait=wait, as_json=as_json)  # fmt: skip
     if kind not in KINDS:
         raise CliError(f"--type must be one of {', '.join(KINDS)}, not {kind!r}")
     if kind == "auto":

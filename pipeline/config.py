@@ -11,11 +11,12 @@ import os
 import time
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.settings import ENV_FILE
+from core.settings import ENV_FILE, REPO_ROOT
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,29 @@ class ImportSettings(BaseSettings):
         """The time limit of `step` in seconds."""
         value = int(getattr(self, f"{step}_time_limit_seconds", 0) or 0)
         return value or default
+
+
+class RasterSettings(BaseSettings):
+    """The raster store and the limits of raster imports and analyses (`RASTER_*`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RASTER_", env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # RASTER_DIR: the COGs TiTiler serves (it opens nothing else).
+    dir: Path = REPO_ROOT / "data" / "rasters"
+    # An uploaded raster larger than this (width x height x bands) is refused.
+    max_pixels: int = Field(default=2_000_000_000, ge=1)
+    # No analysis writes a grid of more cells than this (a 10,000 x 10,000 float64 grid
+    # is 800 MB); a polygon grid source, more features than `max_polygon_cells`.
+    max_cells: int = Field(default=100_000_000, ge=1)
+    max_polygon_cells: int = Field(default=4_000_000, ge=1)
+
+
+@lru_cache
+def raster_settings() -> RasterSettings:
+    """The process's raster settings, read once."""
+    return RasterSettings()
 
 
 @lru_cache

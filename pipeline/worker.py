@@ -9,7 +9,8 @@ from pipeline.broker import setup_broker
 
 broker = setup_broker(get_settings())
 
-import pipeline.actors  # noqa: E402, F401  (declares the actors on `broker`)
+import pipeline.actors  # noqa: E402  (declares the actors on `broker`)
+import pipeline.analysis.actors  # noqa: E402, F401  (raster imports and analyses)
 from pipeline import maintenance  # noqa: E402, F401  (compaction after loads)
 from pipeline.steps import duck  # noqa: E402
 

@@ -36,6 +36,8 @@ MARTIN_PORT="${MARTIN_PORT:-3000}"
 MARTIN_VERSION=1.14.0
 MARTIN_ROOT="${MARTIN_ROOT:-$HOME/.cache/maps-platform/martin-$MARTIN_VERSION}"
 MARTIN_BIN="$MARTIN_ROOT/bin/martin"
+TITILER_PORT="${TITILER_PORT:-9000}"
+RASTER_DIR="${RASTER_DIR:-$ROOT/data/rasters}"
 
 APT_PACKAGES=(postgresql-15 postgresql-15-postgis-3 redis-server libproj-dev pkg-config clang gdal-bin python3-venv chromium)
 
@@ -225,6 +227,9 @@ REDIS_PORT=$REDIS_PORT
 STAGING_DIR=$STAGING_DIR
 UPLOAD_DIR=$UPLOAD_DIR
 SECRET_KEY=$SECRET_KEY
+TITILER_PORT=$TITILER_PORT
+TITILER_URL=http://127.0.0.1:$TITILER_PORT
+RASTER_DIR=$RASTER_DIR
 ENV
 }
 
@@ -268,8 +273,10 @@ up() {
   start_proc api "$VENV/bin/uvicorn" --factory api.main:create_app --host 127.0.0.1 --port "$API_PORT"
   start_proc etl "$VENV/bin/uvicorn" --factory pipeline.app:create_app --host 127.0.0.1 --port "$ETL_PORT"
   start_proc worker "$VENV/bin/dramatiq" pipeline.worker --processes 1 --threads 2
+  start_titiler
   wait_healthy "http://127.0.0.1:$API_PORT/health"
   wait_healthy "http://127.0.0.1:$ETL_PORT/health"
+  wait_healthy "http://127.0.0.1:$TITILER_PORT/health"
   cat <<MSG
 
 The stack is up:
@@ -277,6 +284,7 @@ The stack is up:
   ETL service    http://127.0.0.1:$ETL_PORT/          (docs: http://127.0.0.1:$ETL_PORT/docs)
   the map        http://127.0.0.1:$API_PORT/map/
   Martin         http://127.0.0.1:$MARTIN_PORT/        (tiles for the API; clients use /api/v1/tiles/)
+  TiTiler        http://127.0.0.1:$TITILER_PORT/cog/   (raster store: $RASTER_DIR; tiles via the API)
   PostgreSQL     postgresql://$DB_USER:***@127.0.0.1:$PG_PORT/$DB_NAME
   Redis          redis://127.0.0.1:$REDIS_PORT/0
   logs           .local/log/    settings  .env
@@ -284,6 +292,19 @@ Next: .venv/bin/maps users create --email you@example.org --password '...' --sup
       .venv/bin/maps login --email you@example.org
       .venv/bin/maps import data/samples/cities.zip --name demo --wait
 MSG
+}
+
+# TiTiler, restricted to the raster store (pipeline/titiler_app.py), for the API's raster tiles.
+start_titiler() {
+  mkdir -p "$RASTER_DIR"
+  start_proc titiler env RASTER_DIR="$RASTER_DIR" GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR GDAL_PAM_ENABLED=NO GDAL_CACHEMAX=200 \
+    "$VENV/bin/uvicorn" --factory pipeline.titiler_app:create_app --host 127.0.0.1 --port "$TITILER_PORT"
+}
+
+stop_titiler() { stop_proc titiler; }
+
+status_titiler() {
+  if proc_running titiler; then echo "titiler: running on $TITILER_PORT (pid $(cat "$RUN/titiler.pid"))"; else echo "titiler: stopped"; fi
 }
 
 stop_proc() {
@@ -300,6 +321,7 @@ stop_proc() {
 }
 
 down() {
+  stop_titiler
   stop_proc worker
   stop_proc etl
   stop_proc api
@@ -319,6 +341,7 @@ status() {
   for name in api etl worker martin; do
     if proc_running "$name"; then echo "$name: running (pid $(cat "$RUN/$name.pid"))"; else echo "$name: stopped"; fi
   done
+  status_titiler
   if redis_running; then echo "redis: running on $REDIS_PORT"; else echo "redis: stopped"; fi
   if [[ -f "$PGDATA/PG_VERSION" ]] && pg_running; then echo "postgres: running on $PG_PORT"; else echo "postgres: stopped"; fi
 }

@@ -134,7 +134,8 @@ def stack(
     work = tmp_path_factory.mktemp("stack")
     logs = work / "logs"
     logs.mkdir()
-    api_port, etl_port = free_port(), free_port()
+    api_port, etl_port, titiler_port = free_port(), free_port(), free_port()
+    (work / "rasters").mkdir()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -145,6 +146,8 @@ def stack(
         "UPLOAD_DIR": str(work / "uploads"),
         "TASK_HEARTBEAT_SECONDS": "1",
         "TASK_STALE_AFTER_SECONDS": "10",
+        "RASTER_DIR": str(work / "rasters"),
+        "TITILER_URL": f"http://127.0.0.1:{titiler_port}",
     }
     bin_dir = Path(sys.executable).parent
     commands = {
@@ -155,6 +158,9 @@ def stack(
         "worker": [str(bin_dir / "dramatiq"), "pipeline.worker", "--processes", "1",
                    "--threads", "2"],
     }  # fmt: skip
+    # Started once the others answer: four cold starts at once are slow on a busy machine.
+    titiler = [str(bin_dir / "uvicorn"), "--factory", "pipeline.titiler_app:create_app",
+               "--host", "127.0.0.1", "--port", str(titiler_port)]  # fmt: skip
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for name, cmd in commands.items():
@@ -164,6 +170,11 @@ def stack(
                 )
         _wait_healthy(env["API_URL"], procs["api"], logs / "api.log")
         _wait_healthy(env["ETL_SERVICE_URL"], procs["etl"], logs / "etl.log")
+        with (logs / "titiler.log").open("wb") as log:
+            procs["titiler"] = subprocess.Popen(
+                titiler, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        _wait_healthy(env["TITILER_URL"], procs["titiler"], logs / "titiler.log")
         yield Stack(env["API_URL"], env["ETL_SERVICE_URL"], work / "staging", env, logs)
     finally:
         for proc in procs.values():

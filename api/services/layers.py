@@ -33,6 +33,11 @@ def tile_url(*, source_id: int) -> str:
     return f"{TILES_PATH}/{source_id}.json"
 
 
+# A raster layer's tiles: the API's own route, which fetches them from TiTiler behind the
+# bearer token (api/routes/raster_tiles.py).
+RASTER_TILE_PATH = "/api/v1/tiles/raster/{source_id}/{{z}}/{{x}}/{{y}}.png"
+
+
 def _read(layer: Layer) -> LayerRead:
     return LayerRead(
         id=layer.id,
@@ -42,7 +47,11 @@ def _read(layer: Layer) -> LayerRead:
         layer_type=layer.layer_type,
         style=layer.style,
         is_visible=layer.is_visible,
-        tile_url=tile_url(source_id=layer.source_id),
+        tile_url=(
+            RASTER_TILE_PATH.format(source_id=layer.source_id)
+            if layer.layer_type == "raster"
+            else tile_url(source_id=layer.source_id)
+        ),
         created_at=layer.created_at,
         updated_at=layer.updated_at,
     )

@@ -18,6 +18,7 @@ from pipeline.tasks.lifecycle import (
 from pipeline.tasks.records import (
     ACTIVE_STATES,
     IMPORT_STEPS,
+    LEAD_STEPS,
     TaskState,
     as_uuid,
     create_task,
@@ -35,6 +36,7 @@ from pipeline.tasks.records import (
 __all__ = [
     "ACTIVE_STATES",
     "IMPORT_STEPS",
+    "LEAD_STEPS",
     "TaskState",
     "as_uuid",
     "claim_step",

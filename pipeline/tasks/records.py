@@ -16,6 +16,17 @@ from sqlalchemy.orm import Session
 from core.models import Task
 
 IMPORT_STEPS = ("stage", "profile", "load")
+# The first step of each task that is not a file import (raster imports and analyses,
+# `pipeline.analysis`), and the step it hands on to: an analysis whose output is
+# polygons goes on through the import's profile and load steps; one writing a raster
+# is done after its first step.
+LEAD_STEPS: dict[str, str | None] = {
+    "raster": None,
+    "interpolate": None,
+    "grid": None,
+    "vectorize": "profile",
+    "grid_cells": "profile",
+}
 _SID_ALPHABET = string.ascii_lowercase + string.digits
 ACTIVE_STATES = ("queued", "running")
 
@@ -36,12 +47,16 @@ def new_sid() -> str:
 
 def next_step(step: str) -> str | None:
     """The step after `step` in an import, or None after the last one."""
+    if step in LEAD_STEPS:
+        return LEAD_STEPS[step]
     index = IMPORT_STEPS.index(step)
     return IMPORT_STEPS[index + 1] if index + 1 < len(IMPORT_STEPS) else None
 
 
 def step_order(step: str | None) -> int:
     """The position of a step in an import (-1 for none), to compare two steps."""
+    if step in LEAD_STEPS:
+        return 0  # in the place of `stage`: before profile and load
     return IMPORT_STEPS.index(step) if step in IMPORT_STEPS else -1
 
 
@@ -72,14 +87,16 @@ def serialize_task(task: Task) -> dict[str, Any]:
     }
 
 
-def new_task(*, kind: str, owner_id: int | None, params: dict[str, Any]) -> Task:
-    """A queued import task, due to run its first step (not yet added to a session)."""
+def new_task(
+    *, kind: str, owner_id: int | None, params: dict[str, Any], step: str = IMPORT_STEPS[0]
+) -> Task:
+    """A queued task, due to run its first `step` (not yet added to a session)."""
     return Task(
         id=uuid.uuid4(),
         kind=kind,
         owner_id=owner_id,
         state=TaskState.QUEUED.value,
-        step=IMPORT_STEPS[0],
+        step=step,
         params=params,
         progress={},
         timings={},
