@@ -77,6 +77,8 @@ install_python() {
     "$VENV/bin/pip" install -q --disable-pip-version-check "uv==0.13.8"
     "$VENV/bin/uv" pip sync -q --python "$PY" requirements.lock
     "$VENV/bin/uv" pip install -q --python "$PY" --no-deps -e .
+    # The sync removes what the lock does not name, geo_engine among them: build it again.
+    rm -f "$VENV/.geo_engine-built"
     touch "$stamp"
   fi
 }
@@ -86,7 +88,7 @@ build_engine() {
   local newest
   newest=$(find geo_engine/src geo_engine/python geo_engine/Cargo.toml geo_engine/Cargo.lock geo_engine/pyproject.toml \
     -newer "$stamp" -print -quit 2>/dev/null || echo rebuild)
-  if [[ ! -f "$stamp" || -n "$newest" ]] || ! "$PY" -c "import geo_engine" 2>/dev/null; then
+  if [[ ! -f "$stamp" || -n "$newest" ]] || ! "$PY" -c "import geo_engine._geo_engine" 2>/dev/null; then
     say "building geo_engine (release)"
     VIRTUAL_ENV="$VENV" "$VENV/bin/maturin" develop --release -q -m geo_engine/Cargo.toml >"$LOCAL/geo_engine-build.log" 2>&1 \
       || { tail -30 "$LOCAL/geo_engine-build.log"; die "geo_engine build failed (log: .local/geo_engine-build.log)"; }
