@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import ApiSettingsDep, CurrentUser, SessionDep
+from api.deps import ApiSettingsDep, CurrentUser, ObjectId, SessionDep
 from api.pagination import Page, PageQueryDep
 from api.schemas.layers import LayerCreate, LayerRead, LayerUpdate
 from api.services import layers
@@ -38,7 +38,7 @@ async def create_layer(
 
 @router.get("/{layer_id}/")
 async def read_layer(
-    layer_id: int, user: CurrentUser, session: SessionDep, settings: ApiSettingsDep
+    layer_id: ObjectId, user: CurrentUser, session: SessionDep, settings: ApiSettingsDep
 ) -> LayerRead:
     """One layer."""
     return await layers.get_layer(
@@ -48,7 +48,7 @@ async def read_layer(
 
 @router.put("/{layer_id}/")
 async def replace_layer(
-    layer_id: int,
+    layer_id: ObjectId,
     body: LayerCreate,
     user: CurrentUser,
     session: SessionDep,
@@ -63,7 +63,7 @@ async def replace_layer(
 
 @router.patch("/{layer_id}/")
 async def patch_layer(
-    layer_id: int,
+    layer_id: ObjectId,
     body: LayerUpdate,
     user: CurrentUser,
     session: SessionDep,
@@ -77,7 +77,7 @@ async def patch_layer(
 
 
 @router.delete("/{layer_id}/", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_layer(layer_id: int, user: CurrentUser, session: SessionDep) -> Response:
+async def delete_layer(layer_id: ObjectId, user: CurrentUser, session: SessionDep) -> Response:
     """Delete a layer."""
     await layers.delete_layer(session=session, layer_id=layer_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
