@@ -96,7 +96,7 @@ def infrastructure_error(exc: BaseException) -> DomainError | None:
 
 
 # What the apps hand to `infrastructure_error` (anything else there is a bug: a 500).
-DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+DRIVER_ERRORS: tuple[type[Exception], ...] = (
     sa.DBAPIError,
     RedisConnectionError,
     RedisTimeoutError,

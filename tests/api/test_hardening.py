@@ -10,6 +10,8 @@ import pytest
 from tests.api.conftest import Account
 
 HUGE = 99999999999999999999
+SOURCES = "/api/v1/sources/"
+LAYERS = "/api/v1/layers/"
 OUT_OF_RANGE = [HUGE, -HUGE, 4899459764, 2**31, 0, -5]
 
 
@@ -85,10 +87,10 @@ async def test_bad_text_in_json_bodies_is_a_field_error(
     # JSON escapes are how a client sends these: json.dumps keeps \u0000 and \ud800 escaped.
     cases = [
         ("POST", "/api/v1/sources/", {"name": bad, "source_type": "csv"}, "name"),
-        ("POST", "/api/v1/sources/", {"name": "n", "source_type": "csv", "description": bad}, "description"),
+        ("POST", SOURCES, {"name": "n", "source_type": "csv", "description": bad}, "description"),
         ("PATCH", f"/api/v1/sources/{source_id}/", {"attributes": {"k": [bad]}}, "attributes"),
         ("PATCH", f"/api/v1/sources/{source_id}/", {"attributes": {bad: 1}}, "attributes"),
-        ("POST", "/api/v1/layers/", {"name": "l", "source": source_id, "style": {"c": bad}}, "style"),
+        ("POST", LAYERS, {"name": "l", "source": source_id, "style": {"c": bad}}, "style"),
         ("PATCH", "/api/v1/user-profile/", {"first_name": bad}, "first_name"),
         ("POST", "/api/v1/auth/register", {"email": "z@example.com", "password": bad}, "password"),
     ]  # fmt: skip
