@@ -12,13 +12,18 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import (
+    DRIVER_ERRORS,
     DomainError,
     InvalidInput,
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    ServiceUnavailable,
+    TooManyRequests,
+    infrastructure_error,
 )
+from core.textguard import TextGuardMiddleware
 
 # Looked up along each error's MRO, so subclasses inherit their parent's status.
 STATUS_CODES: dict[type[DomainError], int] = {
@@ -26,6 +31,8 @@ STATUS_CODES: dict[type[DomainError], int] = {
     PermissionDenied: 403,
     NotAuthenticated: 401,
     PayloadTooLarge: 413,
+    TooManyRequests: 429,
+    ServiceUnavailable: 503,
     InvalidInput: 400,
     DomainError: 400,
 }
@@ -108,9 +115,22 @@ def drf_field_errors(errors: Sequence[Any]) -> dict[str, list[str]]:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
+    return _domain_response(exc)
+
+
+def _domain_response(exc: DomainError) -> JSONResponse:
     code = status_for(exc)
     headers = BEARER if code == 401 else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse(body_for(exc), status_code=code, headers=headers)
+
+
+async def _driver_error(request: Request, exc: Exception) -> JSONResponse:
+    mapped = infrastructure_error(exc)
+    if mapped is None:
+        raise exc
+    return _domain_response(mapped)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -149,3 +169,7 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for kind in DRIVER_ERRORS:
+        app.add_exception_handler(kind, _driver_error)
+    # The API takes no file uploads: its multipart bodies (a login form) are checked too.
+    app.add_middleware(TextGuardMiddleware, check_multipart=True)

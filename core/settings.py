@@ -56,6 +56,10 @@ class RedisSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:56379/0"
 
 
+# The length of a secret worth the name (stack.sh writes 64 random hex digits).
+MIN_SECRET_LENGTH = 32
+
+
 class AuthSettings(BaseSettings):
     """Tokens and passwords."""
 
@@ -69,8 +73,15 @@ class AuthSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> AuthSettings:
-        if self.environment == "production" and self.secret_key == DEV_SECRET:
-            raise ValueError("SECRET_KEY must be set outside development")
+        # Outside development (tests and production alike) a guessable key would let
+        # anyone sign tokens: both services refuse to start with it.
+        if self.environment != "development" and (
+            self.secret_key == DEV_SECRET or len(self.secret_key) < MIN_SECRET_LENGTH
+        ):
+            raise ValueError(
+                f"SECRET_KEY must be set to a secret of at least {MIN_SECRET_LENGTH} characters"
+                f" outside development (ENVIRONMENT={self.environment})"
+            )
         return self
 
 

@@ -1,9 +1,9 @@
 """A shapefile upload set out on disk: a .zip extracted safely, or sibling parts renamed.
 
-Whatever arrives, the result is one folder holding `<stem>.shp`, `.shx`, `.dbf` and
-perhaps `.prj`/`.cpg`, nothing else. Zip members are checked before anything is
-written: no absolute names, no `..`, no links, no encryption, sizes and compression
-ratios within limits; only the shapefile's own parts are extracted.
+Whatever arrives, the result is one folder holding `<stem>.shp` and those of its
+`.shx`, `.dbf`, `.prj`, `.cpg` that came with it, nothing else. Zip members are checked
+before anything is written: no absolute names, no `..`, no links, no encryption, sizes
+and compression ratios within limits; only the shapefile's own parts are extracted.
 """
 
 from __future__ import annotations
@@ -160,10 +160,7 @@ def _require(present: set[str], names: list[str]) -> None:
         raise _invalid(f"no .shp file in the upload ({', '.join(names) or 'empty'})")
     missing = [ext for ext in REQUIRED_PARTS if ext not in present]
     if missing:
-        raise _invalid(
-            f"the shapefile lacks its {', '.join(missing)} file "
-            "(a shapefile needs .shp, .shx and .dbf)"
-        )
+        raise _invalid(f"the shapefile lacks its {', '.join(missing)} file")
 
 
 def _member_path(info: zipfile.ZipInfo) -> PurePosixPath:

@@ -10,20 +10,20 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import (
+    DRIVER_ERRORS,
     DomainError,
     InvalidInput,
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
+    ServiceUnavailable,
+    TooManyRequests,
+    infrastructure_error,
 )
+from core.textguard import TextGuardMiddleware
 
-
-class ServiceUnavailable(DomainError):
-    """A service the ETL service depends on is unavailable."""
-
-    code = "service_unavailable"
-
+__all__ = ["ServiceUnavailable", "domain_error_response", "install_error_handlers"]
 
 # Most specific first: PayloadTooLarge is an InvalidInput.
 STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
@@ -33,6 +33,7 @@ STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
     (PermissionDenied, 403),
     (NotFound, 404),
     (ServiceUnavailable, 503),
+    (TooManyRequests, 429),
 )
 _NOT_FOUND = "Not found."
 
@@ -41,6 +42,8 @@ def domain_error_response(exc: DomainError) -> JSONResponse:
     """The DRF-shaped response of a domain error."""
     status = next((code for kind, code in STATUS_OF if isinstance(exc, kind)), 500)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     body: dict[str, Any]
     if isinstance(exc, InvalidInput) and status == 400:
         body = {exc.field: [exc.message]}
@@ -78,6 +81,16 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = f'Method "{request.method}" not allowed.'
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
+    async def on_driver_error(request: Request, exc: Exception) -> JSONResponse:
+        mapped = infrastructure_error(exc)
+        if mapped is None:
+            raise exc
+        return domain_error_response(mapped)
+
     app.add_exception_handler(DomainError, on_domain_error)
+    for kind in DRIVER_ERRORS:
+        app.add_exception_handler(kind, on_driver_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    # Uploads are multipart: their text fields are checked as they stream (uploads.py).
+    app.add_middleware(TextGuardMiddleware)

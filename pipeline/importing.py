@@ -102,6 +102,8 @@ def stage_step(context: StepContext) -> None:
         # The user knows the file by its name, not by the server's upload folder.
         raise type(exc)(str(exc).replace(f"{source.path.parent}{os.sep}", "")) from exc
     context.timings.update(result.timings)
+    if source.format == "shapefile":
+        context.warnings.extend(shapefile.missing_part_warnings(source.path))
     if result.skipped_rows:
         name = context.task.params.get("file_name") or source.path.name
         listing = None

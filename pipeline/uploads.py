@@ -18,6 +18,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from core.errors import InvalidInput, PayloadTooLarge
+from core.textguard import text_problem
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 16
@@ -113,7 +114,12 @@ class _Receiver:
         if self._handle is not None:
             self.finished.append(self._handle)
         else:
-            self.form.fields[self._name] = self._data.decode(self.charset, errors="replace")
+            value = self._data.decode(self.charset, errors="replace")
+            # PostgreSQL cannot store NUL: refuse it here, where the field is still named.
+            problem = text_problem(value) or text_problem(self._name)
+            if problem is not None:
+                raise InvalidInput(problem, field=self._name)
+            self.form.fields[self._name] = value
 
     def close_all(self) -> None:
         for handle in self.open_handles:

@@ -274,7 +274,9 @@ up() {
   start_martin
   start_proc api "$VENV/bin/uvicorn" --factory api.main:create_app --host 127.0.0.1 --port "$API_PORT"
   start_proc etl "$VENV/bin/uvicorn" --factory pipeline.app:create_app --host 127.0.0.1 --port "$ETL_PORT"
-  start_proc worker "$VENV/bin/dramatiq" pipeline.worker --processes 1 --threads 2
+  # Supervised: started again (with backoff) whenever it exits, as systemd would.
+  start_proc worker "$PY" -m pipeline.supervisor --name worker --run-dir "$RUN" -- \
+    "$VENV/bin/dramatiq" pipeline.worker --processes 1 --threads 2
   start_titiler
   wait_healthy "http://127.0.0.1:$API_PORT/health"
   wait_healthy "http://127.0.0.1:$ETL_PORT/health"
@@ -339,11 +341,19 @@ down() {
   fi
 }
 
+# The supervised worker's own state: its pid, restarts, last exit (pipeline/supervisor.py).
+supervisor_status() {
+  local file="$RUN/$1.supervisor.json"
+  proc_running "$1" && [[ -f "$file" ]] || return 0
+  "$PY" -c 'import json, sys; print("{name} (supervised): {state}, pid {child_pid}, restarts {restarts}, last exit {last_exit} at {last_exit_at}".format(**json.load(open(sys.argv[1]))))' "$file"
+}
+
 status() {
   for name in api etl worker martin; do
     if proc_running "$name"; then echo "$name: running (pid $(cat "$RUN/$name.pid"))"; else echo "$name: stopped"; fi
   done
   status_titiler
+  supervisor_status worker
   if redis_running; then echo "redis: running on $REDIS_PORT"; else echo "redis: stopped"; fi
   if [[ -f "$PGDATA/PG_VERSION" ]] && pg_running; then echo "postgres: running on $PG_PORT"; else echo "postgres: stopped"; fi
 }

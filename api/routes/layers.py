@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, ObjectId, SessionDep
 from api.pagination import Page, PageQueryDep
 from api.schemas.layers import LayerCreate, LayerRead, LayerUpdate
 from api.services import layers
@@ -32,14 +32,14 @@ async def create_layer(body: LayerCreate, user: CurrentUser, session: SessionDep
 
 
 @router.get("/{layer_id}/")
-async def read_layer(layer_id: int, user: CurrentUser, session: SessionDep) -> LayerRead:
+async def read_layer(layer_id: ObjectId, user: CurrentUser, session: SessionDep) -> LayerRead:
     """One layer."""
     return await layers.get_layer(session=session, layer_id=layer_id)
 
 
 @router.put("/{layer_id}/")
 async def replace_layer(
-    layer_id: int,
+    layer_id: ObjectId,
     body: LayerCreate,
     user: CurrentUser,
     session: SessionDep,
@@ -51,7 +51,7 @@ async def replace_layer(
 
 @router.patch("/{layer_id}/")
 async def patch_layer(
-    layer_id: int,
+    layer_id: ObjectId,
     body: LayerUpdate,
     user: CurrentUser,
     session: SessionDep,
@@ -62,7 +62,7 @@ async def patch_layer(
 
 
 @router.delete("/{layer_id}/", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_layer(layer_id: int, user: CurrentUser, session: SessionDep) -> Response:
+async def delete_layer(layer_id: ObjectId, user: CurrentUser, session: SessionDep) -> Response:
     """Delete a layer."""
     await layers.delete_layer(session=session, layer_id=layer_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, ObjectId, SessionDep
 from api.pagination import Page, PageQueryDep
 from api.schemas.projects import ProjectCreate, ProjectRead, ProjectUpdate
 from api.services import projects
@@ -36,14 +36,14 @@ async def create_project(
 
 
 @router.get("/{project_id}/")
-async def read_project(project_id: int, user: CurrentUser, session: SessionDep) -> ProjectRead:
+async def read_project(project_id: ObjectId, user: CurrentUser, session: SessionDep) -> ProjectRead:
     """One project (404 when the user may not see it)."""
     return await projects.get_project(session=session, user=user, project_id=project_id)
 
 
 @router.put("/{project_id}/")
 async def replace_project(
-    project_id: int, body: ProjectCreate, user: CurrentUser, session: SessionDep
+    project_id: ObjectId, body: ProjectCreate, user: CurrentUser, session: SessionDep
 ) -> ProjectRead:
     """Replace a project (403 when the user may see but not change it)."""
     changes = body.model_dump(exclude_unset=True)
@@ -54,7 +54,7 @@ async def replace_project(
 
 @router.patch("/{project_id}/")
 async def patch_project(
-    project_id: int, body: ProjectUpdate, user: CurrentUser, session: SessionDep
+    project_id: ObjectId, body: ProjectUpdate, user: CurrentUser, session: SessionDep
 ) -> ProjectRead:
     """Change the fields given."""
     changes = body.model_dump(exclude_unset=True)
@@ -64,7 +64,7 @@ async def patch_project(
 
 
 @router.delete("/{project_id}/", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_project(project_id: int, user: CurrentUser, session: SessionDep) -> Response:
+async def delete_project(project_id: ObjectId, user: CurrentUser, session: SessionDep) -> Response:
     """Delete a project."""
     await projects.delete_project(session=session, user=user, project_id=project_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

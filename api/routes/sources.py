@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, ObjectId, SessionDep
 from api.pagination import Page, PageQueryDep
 from api.schemas.sources import SourceCreate, SourceRead, SourceUpdate
 from api.services import sources
@@ -31,14 +31,14 @@ async def create_source(body: SourceCreate, user: CurrentUser, session: SessionD
 
 
 @router.get("/{source_id}/")
-async def read_source(source_id: int, user: CurrentUser, session: SessionDep) -> SourceRead:
+async def read_source(source_id: ObjectId, user: CurrentUser, session: SessionDep) -> SourceRead:
     """One source."""
     return await sources.get_source(session=session, source_id=source_id)
 
 
 @router.put("/{source_id}/")
 async def replace_source(
-    source_id: int, body: SourceCreate, user: CurrentUser, session: SessionDep
+    source_id: ObjectId, body: SourceCreate, user: CurrentUser, session: SessionDep
 ) -> SourceRead:
     """Replace a source (the required fields must all be given)."""
     changes = body.model_dump(exclude_unset=True)
@@ -47,7 +47,7 @@ async def replace_source(
 
 @router.patch("/{source_id}/")
 async def patch_source(
-    source_id: int, body: SourceUpdate, user: CurrentUser, session: SessionDep
+    source_id: ObjectId, body: SourceUpdate, user: CurrentUser, session: SessionDep
 ) -> SourceRead:
     """Change the fields given."""
     changes = body.model_dump(exclude_unset=True)
@@ -55,7 +55,7 @@ async def patch_source(
 
 
 @router.delete("/{source_id}/", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_source(source_id: int, user: CurrentUser, session: SessionDep) -> Response:
+async def delete_source(source_id: ObjectId, user: CurrentUser, session: SessionDep) -> Response:
     """Delete a source and its geometries."""
     await sources.delete_source(session=session, source_id=source_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

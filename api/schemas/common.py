@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+)
 from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
@@ -22,6 +29,9 @@ def _refuse_null(value: Any) -> Any:
     return value
 
 
+# Django's serial keys are int4: a reference outside 1..2**31-1 is a field error, not a 500.
+INT4_MAX = 2**31 - 1
+ForeignKey = Annotated[int, Field(ge=1, le=INT4_MAX, examples=[1])]
 UtcDateTime = Annotated[datetime, PlainSerializer(drf_datetime, return_type=str)]
 # CharField: whitespace trimmed, blank refused, max_length as the column.
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import Name, NotNull, ReadModel, UtcDateTime
+from api.schemas.common import ForeignKey, Name, NotNull, ReadModel, UtcDateTime
 
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
@@ -36,7 +36,7 @@ class ProjectCreate(BaseModel):
     is_public: bool = False
     center: Center | None = None
     zoom: Annotated[float, Field(allow_inf_nan=False)] | None = None
-    layers: list[int] = Field(default_factory=list)
+    layers: list[ForeignKey] = Field(default_factory=list)
 
 
 class ProjectUpdate(BaseModel):
@@ -47,4 +47,4 @@ class ProjectUpdate(BaseModel):
     is_public: NotNull[bool] = None
     center: Center | None = None
     zoom: Annotated[float, Field(allow_inf_nan=False)] | None = None
-    layers: NotNull[list[int]] = None
+    layers: NotNull[list[ForeignKey]] = None

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from core.errors import InvalidInput
 
-REQUIRED_PARTS = (".shp", ".shx", ".dbf")
-OPTIONAL_PARTS = (".prj", ".cpg")
+# As GDAL reads them: without a .dbf as geometry only, without a .shx by walking the .shp.
+REQUIRED_PARTS = (".shp",)
+OPTIONAL_PARTS = (".shx", ".dbf", ".prj", ".cpg")
 SHAPEFILE_PARTS = REQUIRED_PARTS + OPTIONAL_PARTS
 _HEADER = 100  # .shp and .shx headers
 _SHX_ENTRY = 8
@@ -33,12 +34,12 @@ def sibling_files(shp: Path) -> dict[str, Path]:
 
 
 def require_parts(shp: Path) -> dict[str, Path]:
-    """The parts of the shapefile, refusing one without its .shx or .dbf."""
+    """The parts of the shapefile, refusing one without its .shp."""
     parts = sibling_files(shp)
     missing = [f"{shp.stem}{ext}" for ext in REQUIRED_PARTS if ext not in parts]
     if missing:
         raise InvalidInput(
-            f"{shp.name}: missing {', '.join(missing)} (a shapefile needs .shp, .shx and .dbf)",
+            f"{shp.name}: missing {', '.join(missing)}",
             field="file",
         )
     return parts
@@ -49,17 +50,22 @@ class ShapefileLayout:
     """Sizes and offsets of a shapefile, for progress in rows and bytes."""
 
     shp: Path
-    shx: Path
-    dbf: Path
-    record_count: int
+    shx: Path | None
+    dbf: Path | None
+    record_count: int | None
     dbf_header_bytes: int
     dbf_record_bytes: int
     total_bytes: int
 
     def bytes_at(self, rows: int) -> int:
         """How many bytes of the .shp and .dbf precede record number `rows` (0-based)."""
-        if rows >= self.record_count:
+        if self.record_count is not None and rows >= self.record_count:
             return self.total_bytes
+        if self.shx is None:
+            # No index: the records' sizes are unknown, so say as much as is known.
+            if not self.record_count:
+                return 0
+            return self.total_bytes * rows // self.record_count
         with self.shx.open("rb") as index:
             index.seek(_HEADER + rows * _SHX_ENTRY)
             entry = index.read(4)
@@ -70,16 +76,36 @@ class ShapefileLayout:
 def describe(shp: Path) -> ShapefileLayout:
     """Read the headers that size the shapefile (geo_engine judges whether it is valid)."""
     parts = require_parts(shp)
-    shx, dbf = parts[".shx"], parts[".dbf"]
-    with dbf.open("rb") as handle:
-        header = handle.read(12)
+    shx, dbf = parts.get(".shx"), parts.get(".dbf")
+    header = b""
+    if dbf is not None:
+        with dbf.open("rb") as handle:
+            header = handle.read(12)
     header_bytes, record_bytes = struct.unpack("<HH", header[8:12]) if len(header) == 12 else (0, 0)
+    if shx is not None:
+        count: int | None = max(0, (shx.stat().st_size - _HEADER) // _SHX_ENTRY)
+    else:
+        count = struct.unpack("<I", header[4:8])[0] if len(header) == 12 else None
     return ShapefileLayout(
         shp=shp,
         shx=shx,
         dbf=dbf,
-        record_count=max(0, (shx.stat().st_size - _HEADER) // _SHX_ENTRY),
+        record_count=count,
         dbf_header_bytes=header_bytes,
         dbf_record_bytes=record_bytes,
-        total_bytes=shp.stat().st_size + dbf.stat().st_size,
+        total_bytes=shp.stat().st_size + (dbf.stat().st_size if dbf is not None else 0),
     )
+
+
+def missing_part_warnings(shp: Path) -> list[str]:
+    """Task warnings for the optional parts a shapefile lacks, read around as GDAL does."""
+    parts = sibling_files(shp)
+    warnings = []
+    if ".dbf" not in parts:
+        warnings.append(
+            f"{shp.stem}.dbf is missing: the shapefile was read as geometry only, "
+            "without attributes (as GDAL reads it)"
+        )
+    if ".shx" not in parts:
+        warnings.append(f"{shp.stem}.shx is missing: the records were found by walking {shp.name}")
+    return warnings

@@ -197,6 +197,14 @@ def stale_condition(stale_after: float) -> ColumnElement[bool]:
     )
 
 
+def _worker_lost(phase: str) -> Any:
+    """The progress document of a task whose worker died: says so, and which worker it was."""
+    lost = func.jsonb_build_object(
+        "worker_lost", True, "lost_worker", Task.progress["worker"], "phase", phase
+    )
+    return func.coalesce(Task.progress, _jsonb({})).op("||")(lost)
+
+
 def find_stale(*, session: Session, stale_after: float) -> list[Task]:
     """The tasks a dead worker left running."""
     return list(session.scalars(select(Task).where(stale_condition(stale_after))))
@@ -217,6 +225,7 @@ def reap_stale(*, session: Session, stale_after: float, max_attempts: int) -> li
             heartbeat_at=None,
             updated_at=func.now(),
             warnings=Task.warnings.op("||")(_jsonb([note])),
+            progress=_worker_lost("waiting for a worker: the previous one stopped responding"),
         )
         .returning(Task.id, Task.step)
     ).all()
@@ -229,6 +238,7 @@ def reap_stale(*, session: Session, stale_after: float, max_attempts: int) -> li
                 "code": "worker_lost",
                 "message": f"the worker running this task stopped responding, {max_attempts} times",
             },
+            progress=_worker_lost("failed: its workers kept dying"),
             heartbeat_at=None,
             finished_at=func.now(),
             updated_at=func.now(),

@@ -281,14 +281,14 @@ async def test_form_errors_are_drf_shaped(
     assert no_name.status_code == 400
     assert no_name.json() == {"name": ["This field is required."]}
 
-    no_dbf = await client.post(
+    no_shp = await client.post(
         "/tasks/import/shapefile",
         data={"name": "x"},
-        files=_files(points_shp, points_shp.with_suffix(".shx")),
+        files=_files(points_shp.with_suffix(".dbf"), points_shp.with_suffix(".shx")),
         headers=account.headers,
     )
-    assert no_dbf.status_code == 400
-    assert ".dbf" in no_dbf.json()["file"][0]
+    assert no_shp.status_code == 400
+    assert ".shp" in no_shp.json()["file"][0]
 
     not_multipart = await client.post(
         "/tasks/import/shapefile", json={"name": "x"}, headers=account.headers

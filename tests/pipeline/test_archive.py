@@ -112,9 +112,15 @@ def test_several_shapefiles_in_one_zip_are_refused(target: Path) -> None:
         prepare_shapefile([upload], target, max_bytes=10_000)
 
 
-def test_a_zip_without_the_dbf_is_refused(target: Path) -> None:
+def test_a_zip_without_the_dbf_is_set_out_as_geometry_only(target: Path) -> None:
     members = {k: v for k, v in _shapefile_members().items() if not k.endswith(".dbf")}
-    with pytest.raises(InvalidInput, match=r"\.dbf"):
+    shp = prepare_shapefile([_zip(target / "up.zip", members)], target, max_bytes=10_000)
+    assert shp.is_file() and not shp.with_suffix(".dbf").exists()
+
+
+def test_a_zip_without_the_shp_is_refused(target: Path) -> None:
+    members = {k: v for k, v in _shapefile_members().items() if not k.endswith(".shp")}
+    with pytest.raises(InvalidInput, match=r"\.shp"):
         prepare_shapefile([_zip(target / "up.zip", members)], target, max_bytes=10_000)
 
 

@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => 0,
         },
     };
-    let parts = ShapefileParts::from_memory(path, shp, shx, empty_dbf(count.min(1 << 16)), None, None);
+    let parts = ShapefileParts::from_memory(path, shp, shx, Some(empty_dbf(count.min(1 << 16))), None, None);
     let options = ShapefileOptions {
         target_crs: None,
         batch_size: 7,

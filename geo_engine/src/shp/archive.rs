@@ -139,12 +139,7 @@ impl ShapefileParts {
                 "file not found",
             )
         })?;
-        let dbf = memory(read("dbf")?).ok_or_else(|| {
-            Error::format(
-                Location::file(&path.join(format!("{stem}.dbf"))),
-                "file not found",
-            )
-        })?;
+        let dbf = memory(read("dbf")?);
         Ok(Self {
             shp,
             shx: memory(read("shx")?),

@@ -76,10 +76,12 @@ impl CrsSource {
 }
 
 /// The files of one shapefile, wherever they come from (a folder or a .zip).
+/// Without a .dbf it reads as geometry only, as GDAL reads it; without a .shx the
+/// records are walked through the .shp.
 pub struct ShapefileParts {
     pub shp: Input,
     pub shx: Option<Input>,
-    pub dbf: Input,
+    pub dbf: Option<Input>,
     pub prj: Option<(PathBuf, Vec<u8>)>,
     pub cpg: Option<(PathBuf, Vec<u8>)>,
 }
@@ -104,8 +106,10 @@ impl ShapefileParts {
             ));
         }
         let shp = Input::open(path)?;
-        let dbf_path = source::sibling(path, "dbf").unwrap_or_else(|| path.with_extension("dbf"));
-        let dbf = Input::open(&dbf_path)?;
+        let dbf = match source::sibling(path, "dbf") {
+            Some(dbf_path) => Some(Input::open(&dbf_path)?),
+            None => None,
+        };
         let shx = match source::sibling(path, "shx") {
             Some(shx_path) => Some(Input::open(&shx_path)?),
             None => None,
@@ -131,12 +135,13 @@ impl ShapefileParts {
 
 impl ShapefileParts {
     /// A shapefile held in memory; `shp_path` (the .shp's name) names its parts in
-    /// messages. Without `shx` the index is rebuilt by scanning the .shp.
+    /// messages. Without `shx` the index is rebuilt by scanning the .shp; without
+    /// `dbf` there are no attributes.
     pub fn from_memory(
         shp_path: &Path,
         shp: Vec<u8>,
         shx: Option<Vec<u8>>,
-        dbf: Vec<u8>,
+        dbf: Option<Vec<u8>>,
         prj: Option<Vec<u8>>,
         cpg: Option<Vec<u8>>,
     ) -> Self {
@@ -144,7 +149,7 @@ impl ShapefileParts {
         Self {
             shp: Input::from_memory(shp_path.to_path_buf(), shp.into()),
             shx: shx.map(|bytes| Input::from_memory(named("shx"), bytes.into())),
-            dbf: Input::from_memory(named("dbf"), dbf.into()),
+            dbf: dbf.map(|bytes| Input::from_memory(named("dbf"), bytes.into())),
             prj: prj.map(|bytes| (named("prj"), bytes)),
             cpg: cpg.map(|bytes| (named("cpg"), bytes)),
         }
@@ -162,16 +167,23 @@ pub struct ShapefileInfo {
     pub crs_source: CrsSource,
     /// The CRS of the output geometry.
     pub crs: Crs,
+    /// The optional parts that were missing (`dbf`, `shx`), read around as GDAL does.
+    pub missing: Vec<&'static str>,
+}
+
+/// The attribute table of a shapefile that has its .dbf.
+struct Attributes {
+    dbf: Input,
+    header: DbfHeader,
+    names: Vec<String>,
 }
 
 /// A streaming shapefile reader: one [`RecordBatch`] per `batch_size` records
 /// (deleted DBF records, and their shapes, left out).
 pub struct ShapefileReader {
     shp: Input,
-    dbf: Input,
+    attributes: Option<Attributes>,
     index: RecordIndex,
-    dbf_header: DbfHeader,
-    names: Vec<String>,
     text: TextEncoding,
     schema: SchemaRef,
     transform: Option<TransformerPool>,
@@ -190,13 +202,17 @@ struct Buffers {
 
 fn resolve_encoding(
     parts: &ShapefileParts,
-    dbf_header: &DbfHeader,
+    ldid: u8,
     options: &ShapefileOptions,
 ) -> Result<TextEncoding> {
     if let Some(label) = &options.encoding {
+        let dbf_path = parts.dbf.as_ref().map_or_else(
+            || parts.shp.path.with_extension("dbf"),
+            |dbf| dbf.path.clone(),
+        );
         return TextEncoding::from_label(label).ok_or_else(|| {
             Error::encoding(
-                Location::file(&parts.dbf.path),
+                Location::file(&dbf_path),
                 format!("unknown encoding {label:?} (the encoding argument)"),
             )
         });
@@ -210,7 +226,7 @@ fn resolve_encoding(
             )
         });
     }
-    Ok(TextEncoding::from_ldid(dbf_header.ldid).unwrap_or(TextEncoding::Latin1))
+    Ok(TextEncoding::from_ldid(ldid).unwrap_or(TextEncoding::Latin1))
 }
 
 fn resolve_crs(parts: &ShapefileParts, options: &ShapefileOptions) -> Result<(Crs, CrsSource)> {
@@ -280,30 +296,28 @@ impl ShapefileReader {
             Some(shx) => RecordIndex::from_shx(shx, parts.shp.len(), &parts.shp.path)?,
             None => RecordIndex::scan(&parts.shp)?,
         };
-        let prefix = parts.dbf.read_at(0, DbfHeader::PREFIX_LEN).map_err(|_| {
-            Error::format(
-                Location::file(&parts.dbf.path),
-                "not a dBASE file: shorter than its 32-byte header",
-            )
-        })?;
-        let header_len = DbfHeader::header_len(&prefix, &parts.dbf.path)?;
-        let header_bytes = parts.dbf.read_at(0, header_len as usize)?;
-        let dbf_header = DbfHeader::parse(&header_bytes, &parts.dbf.path)?;
-        dbf_header.check_len(parts.dbf.len(), &parts.dbf.path)?;
-        if dbf_header.record_count != index.len() as u64 {
-            return Err(Error::format(
-                Location::file(&parts.shp.path),
-                format!(
-                    "record counts differ: {} shapes, {} rows in {}",
-                    index.len(),
-                    dbf_header.record_count,
-                    parts.dbf.path.display()
-                ),
-            ));
-        }
-        let text = resolve_encoding(&parts, &dbf_header, &options)?;
-        let names = dbf_header.field_names(text, &parts.dbf.path)?;
+        let dbf_header = match &parts.dbf {
+            Some(dbf) => Some(read_dbf_header(dbf, index.len(), &parts.shp.path)?),
+            None => None,
+        };
+        // No .dbf: no language byte either; a .cpg or the argument still counts.
+        let ldid = dbf_header.as_ref().map_or(0, |header| header.ldid);
+        let text = resolve_encoding(&parts, ldid, &options)?;
         let (source_crs, crs_source) = resolve_crs(&parts, &options)?;
+        let mut missing = Vec::new();
+        if parts.shx.is_none() {
+            missing.push("shx");
+        }
+        let attributes = match (parts.dbf, dbf_header) {
+            (Some(dbf), Some(header)) => {
+                let names = header.field_names(text, &dbf.path)?;
+                Some(Attributes { dbf, header, names })
+            }
+            _ => {
+                missing.push("dbf");
+                None
+            }
+        };
         let (crs, transform) = match &options.target_crs {
             Some(target) => {
                 let target = Crs::parse(target, "target_crs")?;
@@ -312,7 +326,9 @@ impl ShapefileReader {
             }
             None => (source_crs.clone(), None),
         };
-        let mut fields = dbf_header.arrow_fields(&names);
+        let mut fields = attributes
+            .as_ref()
+            .map_or_else(Vec::new, |a| a.header.arrow_fields(&a.names));
         fields.push(
             Field::new(GEOMETRY_COLUMN, DataType::Binary, true)
                 .with_metadata(geoarrow_metadata(&crs)),
@@ -327,6 +343,7 @@ impl ShapefileReader {
                 source_crs.label().to_string(),
             ),
             ("geo_engine:encoding".to_string(), text.name()),
+            ("geo_engine:missing_parts".to_string(), missing.join(",")),
         ]);
         let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
         let info = ShapefileInfo {
@@ -337,13 +354,12 @@ impl ShapefileReader {
             source_crs,
             crs_source,
             crs,
+            missing,
         };
         Ok(Self {
             shp: parts.shp,
-            dbf: parts.dbf,
+            attributes,
             index,
-            dbf_header,
-            names,
             text,
             schema,
             transform,
@@ -384,39 +400,23 @@ impl ShapefileReader {
         end: usize,
         buffers: &mut Buffers,
     ) -> Result<Option<RecordBatch>> {
-        let record_len = self.dbf_header.record_len;
-        let dbf_bytes = self.dbf.read_at_with(
-            self.dbf_header.header_len + (start as u64) * record_len as u64,
-            (end - start) * record_len,
-            &mut buffers.dbf,
-        )?;
-        let mut kept = Vec::with_capacity(end - start);
-        let mut records = Vec::with_capacity(end - start);
-        for (i, record) in dbf_bytes.chunks_exact(record_len.max(1)).enumerate() {
-            if record.first() != Some(&b'*') {
-                kept.push(start + i);
-                records.push(record);
+        let (kept, rows) = match &self.attributes {
+            Some(attributes) => {
+                let (kept, rows) = attributes.rows(start, end, &mut buffers.dbf)?;
+                (kept, Some(rows))
             }
-        }
+            // Geometry only: every shape is a row (the .dbf's deletion flags are gone).
+            None => ((start..end).collect::<Vec<usize>>(), None),
+        };
         if kept.is_empty() {
             return Ok(None);
         }
-        let rows = Rows {
-            records,
-            numbers: kept.iter().map(|&r| r as u64 + 1).collect(),
-        };
         let (shp_bytes, base) = self.read_shapes(&kept, &mut buffers.shp)?;
         let (geometry, columns) = rayon::join(
             || self.build_geometry(&kept, shp_bytes, base),
-            || {
-                self.dbf_header
-                    .fields
-                    .par_iter()
-                    .zip(self.names.par_iter())
-                    .map(|(field, name)| {
-                        dbf::build_column(field, name, &rows, self.text, &self.dbf.path)
-                    })
-                    .collect::<Result<Vec<ArrayRef>>>()
+            || match (&self.attributes, &rows) {
+                (Some(attributes), Some(rows)) => attributes.columns(rows, self.text),
+                _ => Ok(Vec::new()),
             },
         );
         let mut columns = columns?;
@@ -569,6 +569,69 @@ impl ShapefileReader {
             }
         }
         Ok((values, lens))
+    }
+}
+
+/// The .dbf's header, checked against the file's size and the number of shapes.
+fn read_dbf_header(dbf: &Input, shapes: usize, shp_path: &Path) -> Result<DbfHeader> {
+    let prefix = dbf.read_at(0, DbfHeader::PREFIX_LEN).map_err(|_| {
+        Error::format(
+            Location::file(&dbf.path),
+            "not a dBASE file: shorter than its 32-byte header",
+        )
+    })?;
+    let header_len = DbfHeader::header_len(&prefix, &dbf.path)?;
+    let header_bytes = dbf.read_at(0, header_len as usize)?;
+    let header = DbfHeader::parse(&header_bytes, &dbf.path)?;
+    header.check_len(dbf.len(), &dbf.path)?;
+    if header.record_count != shapes as u64 {
+        return Err(Error::format(
+            Location::file(shp_path),
+            format!(
+                "record counts differ: {} shapes, {} rows in {}",
+                shapes,
+                header.record_count,
+                dbf.path.display()
+            ),
+        ));
+    }
+    Ok(header)
+}
+
+impl Attributes {
+    /// The records `start..end` not marked deleted: their numbers and their bytes.
+    fn rows<'a>(
+        &'a self,
+        start: usize,
+        end: usize,
+        buf: &'a mut Vec<u8>,
+    ) -> Result<(Vec<usize>, Rows<'a>)> {
+        let record_len = self.header.record_len;
+        let dbf_bytes = self.dbf.read_at_with(
+            self.header.header_len + (start as u64) * record_len as u64,
+            (end - start) * record_len,
+            buf,
+        )?;
+        let mut kept = Vec::with_capacity(end - start);
+        let mut records = Vec::with_capacity(end - start);
+        for (i, record) in dbf_bytes.chunks_exact(record_len.max(1)).enumerate() {
+            if record.first() != Some(&b'*') {
+                kept.push(start + i);
+                records.push(record);
+            }
+        }
+        let numbers = kept.iter().map(|&r| r as u64 + 1).collect();
+        Ok((kept, Rows { records, numbers }))
+    }
+
+    /// The attribute columns of these rows, built in parallel.
+    fn columns(&self, rows: &Rows<'_>, text: TextEncoding) -> Result<Vec<ArrayRef>> {
+        self.header
+            .fields
+            .par_iter()
+            .zip(self.names.par_iter())
+            .map(|(field, name)| dbf::build_column(field, name, rows, text, &self.dbf.path))
+            .collect::<Result<Vec<ArrayRef>>>()
     }
 }
 

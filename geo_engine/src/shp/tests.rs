@@ -182,13 +182,6 @@ fn refuses_broken_files() {
         .unwrap();
     assert!(err.to_string().contains("record 2"), "{err}");
     assert!(matches!(err, Error::Format { .. }));
-    // Missing .dbf.
-    let path = write(&dir.0, "nodbf", 1, &records, &ids(2));
-    std::fs::remove_file(dir.0.join("nodbf.dbf")).unwrap();
-    let err = ShapefileReader::try_new(&path, no_transform())
-        .err()
-        .unwrap();
-    assert!(err.to_string().contains("nodbf.dbf"), "{err}");
     // Text in place of a .shp.
     let path = dir.0.join("text.shp");
     std::fs::write(&path, b"hello").unwrap();
@@ -219,17 +212,36 @@ fn rebuilds_a_missing_shx() {
 }
 
 #[test]
+fn reads_geometry_only_without_a_dbf_or_shx() {
+    let dir = TempDir::new("nodbf");
+    let records = vec![point_record(1.0, 2.0), point_record(3.0, 4.0)];
+    let path = write(&dir.0, "pts", 1, &records, &ids(2));
+    std::fs::remove_file(dir.0.join("pts.dbf")).unwrap();
+    let reader = ShapefileReader::try_new(&path, no_transform()).unwrap();
+    assert_eq!(reader.info().missing, vec!["dbf"]);
+    let batches: Vec<_> = reader.map(|b| b.unwrap()).collect();
+    assert_eq!(batches[0].num_columns(), 1);
+    assert_eq!(batches[0].schema().field(0).name(), GEOMETRY_COLUMN);
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+    std::fs::remove_file(dir.0.join("pts.shx")).unwrap();
+    let reader = ShapefileReader::try_new(&path, no_transform()).unwrap();
+    assert_eq!(reader.info().missing, vec!["shx", "dbf"]);
+    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 2);
+}
+
+#[test]
 fn reads_from_memory() {
     let records = vec![point_record(1.0, 2.0), point_record(3.0, 4.0)];
     let (shp, shx) = shp_and_shx(1, &records);
     let name = Path::new("mem/pts.shp");
     for shx in [Some(shx), None] {
-        let parts = ShapefileParts::from_memory(name, shp.clone(), shx, ids(2), None, None);
+        let parts = ShapefileParts::from_memory(name, shp.clone(), shx, Some(ids(2)), None, None);
         let mut reader = ShapefileReader::from_parts(parts, no_transform()).unwrap();
         let batches = reader.read_all().unwrap();
         assert_eq!(batches[0].num_rows(), 2);
     }
-    let parts = ShapefileParts::from_memory(name, shp, None, ids(3), None, None);
+    let parts = ShapefileParts::from_memory(name, shp, None, Some(ids(3)), None, None);
     let err = ShapefileReader::from_parts(parts, no_transform())
         .err()
         .unwrap();
