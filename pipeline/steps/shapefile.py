@@ -11,8 +11,6 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import InvalidInput
-
 REQUIRED_PARTS = (".shp", ".shx", ".dbf")
 OPTIONAL_PARTS = (".prj", ".cpg")
 SHAPEFILE_PARTS = REQUIRED_PARTS + OPTIONAL_PARTS
@@ -34,6 +32,9 @@ def sibling_files(shp: Path) -> dict[str, Path]:
 
 def require_parts(shp: Path) -> dict[str, Path]:
     """The parts of the shapefile, refusing one without its .shx or .dbf."""
+    # Imported here: the `maps` CLI uses `sibling_files` and must start without core's settings.
+    from core.errors import InvalidInput
+
     parts = sibling_files(shp)
     missing = [f"{shp.stem}{ext}" for ext in REQUIRED_PARTS if ext not in parts]
     if missing:
