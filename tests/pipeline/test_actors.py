@@ -167,12 +167,17 @@ def _messages_run(stub: StubBroker) -> list[str]:
 
 
 def test_a_small_file_is_imported_in_one_message_with_every_step_recorded(
-    wired: StubBroker, engine: Engine, db: Conn, points_shp: Path
+    wired: StubBroker, engine: Engine, db: Conn, points_shp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from pipeline.config import import_settings
+
+    monkeypatch.setenv("IMPORT_INLINE_MAX_BYTES", str(32 * 2**20))
+    import_settings.cache_clear()
     task = _queue_import(engine, points_shp)
 
     enqueue_step(wired, "stage", task.id)
     assert _messages_run(wired) == [STEP_ACTORS["stage"]]
+    import_settings.cache_clear()
 
     done = _read(engine, task)
     assert done.state == "succeeded", done.error
@@ -201,7 +206,7 @@ def test_a_large_file_or_a_shorter_limit_takes_a_message_per_step(
         assert _messages_run(wired) == every
         assert _read(engine, large).state == "succeeded"
 
-        monkeypatch.delenv("IMPORT_INLINE_MAX_BYTES")
+        monkeypatch.setenv("IMPORT_INLINE_MAX_BYTES", str(32 * 2**20))
         monkeypatch.setenv("IMPORT_LOAD_TIME_LIMIT_SECONDS", "60")  # shorter than the stage's
         import_settings.cache_clear()
         limited = _queue_import(engine, points_shp)
