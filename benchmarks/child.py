@@ -30,12 +30,37 @@ if TYPE_CHECKING:
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
-def peak_rss() -> int:
-    """This process's peak resident set size in bytes (VmHWM, fresh since its exec)."""
+# The highest VmHWM seen before a reset of it (see `reset_peak_rss`).
+_earlier_peak = 0
+
+
+def peak_rss(*, since_reset: bool = False) -> int:
+    """This process's peak resident set size in bytes (VmHWM, fresh since its exec), or
+    the peak since the last `reset_peak_rss`."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
+            peak = int(line.split()[1]) * 1024
+            return peak if since_reset else max(peak, _earlier_peak)
     raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def current_rss() -> int:
+    """This process's resident set size now, in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def reset_peak_rss() -> bool:
+    """Start a new high-water mark at the current RSS (Linux's clear_refs 5); whether it could."""
+    global _earlier_peak
+    _earlier_peak = peak_rss()
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def baseline() -> dict[str, Any]:
@@ -92,7 +117,11 @@ def import_file(path: Path, *, name: str, kind: str) -> dict[str, Any]:
     )
     step_of = {actor: step for step, actor in STEP_ACTORS.items()}
     steps: dict[str, float] = {}
+    # The peak RSS while each message ran (the high-water mark reset before it), and the
+    # RSS before the first: where the process's peak comes from.
+    peaks: dict[str, int] = {}
     queue = broker.queues[QUEUE_NAME]
+    ready_rss = current_rss()
 
     started = time.perf_counter()
     with sessions.begin() as session:
@@ -100,10 +129,13 @@ def import_file(path: Path, *, name: str, kind: str) -> dict[str, Any]:
     enqueue_step(broker, tasks.IMPORT_STEPS[0], task.id)
     while not queue.empty():
         message = dramatiq.Message.decode(queue.get_nowait())
+        resettable = reset_peak_rss()
         clock = time.perf_counter()
         broker.get_actor(message.actor_name).fn(*message.args, **message.kwargs)
         step = step_of.get(message.actor_name, message.actor_name)
         steps[step] = steps.get(step, 0.0) + time.perf_counter() - clock
+        if resettable:
+            peaks[step] = max(peaks.get(step, 0), peak_rss(since_reset=True))
     total = time.perf_counter() - started
 
     with sessions() as session:
@@ -127,6 +159,8 @@ def import_file(path: Path, *, name: str, kind: str) -> dict[str, Any]:
         "source_id": result["source_id"],
         "staging_path": result.get("staging_path"),
         "checks": checks,
+        "ready_rss": ready_rss,
+        "step_peak_rss": peaks,
     }
 
 

@@ -1,5 +1,5 @@
 """The benchmark command: `make bench`, or `python -m benchmarks.run [--quick] [--repeat N]
-[--only reads,transform,import,memory,tiles] [--json PATH]`.
+[--only reads,transform,import,userpath,memory,adoption,tiles] [--json PATH]`.
 
 Generates the inputs when missing (data/generate.py), then measures geo_engine's reads
 against pyogrio, its transforms against pyproj, our imports against ogr2ogr (in the
@@ -22,12 +22,14 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import adoption, imports, memory, reads, report, tiles, transforms
+from benchmarks import adoption, imports, memory, reads, report, tiles, transforms, userpath
 from benchmarks.common import DATA_DIR, FULL, QUICK, Section, Sizes
 from benchmarks.database import BenchDatabases
 from benchmarks.inputs import Inputs, ensure
 
-SECTIONS = ("reads", "transform", "import", "memory", "adoption", "tiles")
+SECTIONS = ("reads", "transform", "import", "userpath", "memory", "adoption", "tiles")
+# The sections that work in the benchmark's databases.
+DATABASE_SECTIONS = {"import", "userpath", "memory", "adoption", "tiles"}
 
 
 @dataclass
@@ -63,7 +65,7 @@ def run_benchmarks(
     console = console or Console()
     data_dir.mkdir(parents=True, exist_ok=True)
     databases = None
-    if only & {"import", "memory", "adoption", "tiles"}:
+    if only & DATABASE_SECTIONS:
         if server_url is None:
             from core.settings import DatabaseSettings
 
@@ -77,7 +79,7 @@ def run_benchmarks(
     report.print_facts(console, "Versions", result.versions)
 
     inputs: Inputs | None = None
-    if only & {"reads", "import", "tiles"}:
+    if only & {"reads", "import", "userpath", "tiles"}:
         inputs = ensure(data_dir, points=sizes.points, polygons=sizes.polygons)
     # Staging and upload folders beside the inputs, so that uploads can be hard links.
     work = Path(tempfile.mkdtemp(prefix=".bench-work-", dir=data_dir))
@@ -95,6 +97,11 @@ def run_benchmarks(
         steps.append(("adoption", lambda: adoption.run(
             databases.url, rows=5_000_000 if sizes is FULL else 200_000
         )))  # fmt: skip
+    if "userpath" in only and inputs is not None and databases is not None:
+        small = ensure(data_dir, points=sizes.small_points, polygons=sizes.polygons)
+        steps.append(("userpath", lambda: userpath.run(
+            databases, inputs, small, fillers=sizes.fillers, repeat=repeat, work=work
+        )))  # fmt: skip
     if "memory" in only and databases is not None:
         steps.append(("memory", lambda: memory.run(
             databases, data_dir, sizes.memory_points, work=work
@@ -104,7 +111,7 @@ def run_benchmarks(
     try:
         for key, step in steps:
             try:
-                if databases is not None and key in {"import", "memory", "tiles"}:
+                if databases is not None and key in DATABASE_SECTIONS:
                     databases.setup()
                 section = step()
             except Exception as exc:

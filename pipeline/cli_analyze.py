@@ -24,7 +24,7 @@ analyze = typer.Typer(
     no_args_is_help=True,
 )
 Option = typer.Option
-RASTER_SUFFIXES = (".tif", ".tiff")
+
 Wait = Annotated[bool, Option("--wait", help="Follow the task until it ends.")]
 AsJson = Annotated[bool, Option("--json", help="Print the task as JSON.")]
 Name = Annotated[str | None, Option(help="The new source's name.")]

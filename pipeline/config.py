@@ -37,6 +37,10 @@ class ImportSettings(BaseSettings):
     # side by side (0: one per CPU core of the worker).
     load_parallelism: int = Field(default=0, ge=0)
     load_parallel_min_rows: int = Field(default=50_000, ge=1)
+    # A file up to this size (bytes, every part of a shapefile) is staged, profiled and
+    # loaded in one message by one worker (0, the default for now: each step its own
+    # message; the worker-killed-in-a-load drill of test_robustness fails with it on).
+    inline_max_bytes: int = Field(default=0, ge=0)
     # Per-step time limits in seconds (0: core's `step_time_limit_seconds`).
     stage_time_limit_seconds: int = Field(default=0, ge=0)
     profile_time_limit_seconds: int = Field(default=0, ge=0)

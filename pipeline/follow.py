@@ -9,15 +9,27 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
-from rich.table import Table
+if TYPE_CHECKING:  # rich is imported only to draw (a bar on a terminal, a table)
+    from rich.console import Console
+    from rich.table import Table
 
+# A small import ends within a second: the first polls come quickly, then they space out
+# to POLL_SECONDS (each poll is one GET on a kept-alive connection).
+FIRST_POLL_SECONDS = 0.02
 POLL_SECONDS = 0.5
+POLL_GROWTH = 1.25
 FINAL_STATES = ("succeeded", "failed")
+
+
+def poll_intervals() -> Iterator[float]:
+    """The pauses between polls: FIRST_POLL_SECONDS growing by POLL_GROWTH to POLL_SECONDS."""
+    pause = FIRST_POLL_SECONDS
+    while True:
+        yield pause
+        pause = min(POLL_SECONDS, pause * POLL_GROWTH)
 
 
 def rate_and_eta(progress: dict[str, Any]) -> tuple[float | None, float | None]:
@@ -54,8 +66,17 @@ def label(document: dict[str, Any]) -> str:
     return f"{step}: {phase}" if phase else step
 
 
-def follow(fetch: Callable[[], dict[str, Any]], *, console: Console, show: bool) -> dict[str, Any]:
-    """Poll the task until it ends, showing a live bar per step."""
+def follow(
+    fetch: Callable[[], dict[str, Any]], *, console: Console | None, show: bool
+) -> dict[str, Any]:
+    """Poll the task until it ends, showing a live bar per step (`show`, on `console`)."""
+    pauses = poll_intervals()
+    if not show:
+        while (document := fetch())["state"] not in FINAL_STATES:
+            time.sleep(next(pauses))
+        return document
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn
+
     with Progress(
         TextColumn("{task.description:<28}"),
         BarColumn(),
@@ -89,36 +110,42 @@ def follow(fetch: Callable[[], dict[str, Any]], *, console: Console, show: bool)
             )
             if document["state"] in FINAL_STATES:
                 return document
-            time.sleep(POLL_SECONDS)
+            time.sleep(next(pauses))
 
 
-def describe(document: dict[str, Any], out: Console) -> None:
+def describe(document: dict[str, Any], out: TextIO) -> None:
     """A task, as lines of `key  value`."""
-    out.print(f"task      {document['id']}")
-    out.print(f"state     {document['state']}")
-    out.print(f"step      {label(document) or document.get('step') or ''}")
+
+    def line(text: str) -> None:
+        out.write(text + "\n")
+
+    line(f"task      {document['id']}")
+    line(f"state     {document['state']}")
+    line(f"step      {label(document) or document.get('step') or ''}")
     progress = document.get("progress") or {}
     if progress.get("percent") is not None and document["state"] in ("queued", "running"):
         rate, left = rate_and_eta(progress)
         extra = f", {rate:,.0f} rows/s" if rate else ""
         extra += f", {_duration(left)} left" if left is not None else ""
-        out.print(f"progress  {progress['percent']}%{extra}")
+        line(f"progress  {progress['percent']}%{extra}")
     timings = document.get("timings") or {}
     steps = [
         f"{step} {timings[step]:.2f}s" for step in ("stage", "profile", "load") if step in timings
     ]
     if steps:
-        out.print(f"timings   {', '.join(steps)}")
+        line(f"timings   {', '.join(steps)}")
     if document.get("result"):
-        out.print(f"result    {json.dumps(document['result'])}")
+        line(f"result    {json.dumps(document['result'])}")
     if document.get("error"):
-        out.print(f"error     {document['error'].get('message')}")
+        line(f"error     {document['error'].get('message')}")
     for warning in document.get("warnings") or []:
-        out.print(f"warning   {warning}")
+        line(f"warning   {warning}")
 
 
 def task_table(documents: list[dict[str, Any]]) -> Table:
     """Tasks as a table: id, kind, state, step, progress, created."""
+    from rich.table import Table
+
     table = Table(show_edge=False, header_style="bold")
     for column in ("id", "kind", "state", "step", "progress", "created"):
         table.add_column(column, no_wrap=column in ("id", "created"))

@@ -112,6 +112,9 @@ class StepContext:
 StepFunction = Callable[[StepContext], None]
 # Called with the task and whether it failed, once a step settled (completed or failed).
 Hook = Callable[[Task, bool], None]
+# Asked, once a step completed, whether this worker runs the next one (named) itself
+# instead of sending its message.
+HandOn = Callable[[Task, str], bool]
 
 
 def run_step(
@@ -122,12 +125,18 @@ def run_step(
     settings: Settings,
     broker: dramatiq.Broker | None = None,
     on_settled: Hook | None = None,
-) -> None:
+    run_here: HandOn | None = None,
+) -> str | None:
     """Claim `step` of the task, run it, and record the outcome (the actors' whole body).
 
     Problems with the input fail the task at once; anything else is retried by Dramatiq
     (the step released, a warning recorded) until the attempts run out. `on_settled`
     runs once the step's inputs are no longer needed: the step completed or the task failed.
+
+    Once the step is recorded, the next one is due: its message is sent, unless `run_here`
+    says this worker runs it itself; then its name is returned (else None). The records
+    are the same either way, and a worker dying before it claims that step leaves it due
+    with no message, which the ETL service's reaper sends again.
     """
     engine = worker_engine(settings)
     sessions = make_sync_sessionmaker(engine)
@@ -142,12 +151,12 @@ def run_step(
         )
     if task is None:
         _hand_on_if_lost(sessions, task_id, step, broker)
-        return
+        return None
     if task.attempts > limits.task_max_retries + 1:
         tried = task.attempts - 1
         _fail(sessions, task, "retries_exhausted", f"the {step} step was tried {tried} times")
         _settled(on_settled, task)
-        return
+        return None
     context = StepContext(task=task, settings=settings, engine=engine, sessions=sessions)
     started = time.perf_counter()
     try:
@@ -160,7 +169,7 @@ def run_step(
             message = f"the {step} step ran longer than {limit} s"
             _fail(sessions, task, "time_limit_exceeded", message)
             _settled(on_settled, task)
-            return
+            return None
         known = input_error(exc)
         message = f"{type(exc).__name__}: {exc}"
         if known is None and task.attempts <= limits.task_max_retries:
@@ -176,7 +185,7 @@ def run_step(
         code, text = known or ("internal_error", f"the {step} step failed: {message}")
         _fail(sessions, task, code, text)
         _settled(on_settled, task)
-        return
+        return None
     except BaseException:
         # Shutdown or another interrupt: give the step back for the message's redelivery.
         with sessions.begin() as session:
@@ -191,9 +200,11 @@ def run_step(
         )
         if following is None:
             tasks.succeed(session=session, task_id=task.id, result=context.result or {})
-    if following is not None:
+    here = following is not None and run_here is not None and run_here(task, following)
+    if following is not None and not here:
         enqueue_step(broker or dramatiq.get_broker(), following, task.id)
     _settled(on_settled, task, failed=False)
+    return following if here else None
 
 
 def _hand_on_if_lost(

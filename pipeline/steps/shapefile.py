@@ -11,8 +11,6 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import InvalidInput
-
 # As GDAL reads them: without a .dbf as geometry only, without a .shx by walking the .shp.
 REQUIRED_PARTS = (".shp",)
 OPTIONAL_PARTS = (".shx", ".dbf", ".prj", ".cpg")
@@ -35,6 +33,9 @@ def sibling_files(shp: Path) -> dict[str, Path]:
 
 def require_parts(shp: Path) -> dict[str, Path]:
     """The parts of the shapefile, refusing one without its .shp."""
+    # Imported here: the `maps` CLI uses `sibling_files` and must start without core's settings.
+    from core.errors import InvalidInput
+
     parts = sibling_files(shp)
     missing = [f"{shp.stem}{ext}" for ext in REQUIRED_PARTS if ext not in parts]
     if missing:

@@ -7,6 +7,9 @@ in row groups of ROW_GROUP_ROWS. Rows close in space share row groups, so a read
 filtering on the `bbox` covering column skips most row groups by their statistics,
 and the GIST index of the load builds faster over spatially sorted rows.
 
+A file that fits in one row group is written in the reader's order, unsorted: no
+row group to skip, and the sort is a good part of a small file's staging.
+
 The Hilbert index needs the extent, and the GeoParquet metadata (written through
 COPY's KV_METADATA: DuckDB writes only GeoParquet 1.0 metadata itself) needs the
 extent and the geometry types, all before the sort starts. Two ways to know them:
@@ -149,7 +152,7 @@ def run(
                 geo = geo_metadata(crs=crs, geometry_types=types, bbox=bounds, covering=covering)
                 metadata = {**_reader_metadata(schema), "geo": json.dumps(geo)}
                 sql = _write_sql(
-                    relation, attributes, covering, bounds, partial, metadata, row_group_rows
+                    relation, rows, attributes, covering, bounds, partial, metadata, row_group_rows
                 )
                 with duck.Ticker(con, _as_rows(on_progress, rows)):
                     _guarded(feed, con, sql)
@@ -370,6 +373,7 @@ def _summary(con: duckdb.DuckDBPyConnection) -> Summary:
 
 def _write_sql(
     relation: str,
+    rows: int,
     attributes: list[str],
     covering: str,
     bounds: list[float] | None,
@@ -386,7 +390,12 @@ def _write_sql(
     # Ties (and everything, without an extent) keep the reader's order: the table's
     # rowid, or the row numbers the stream or the kept batches carry.
     order = "rowid" if relation == "staged" else ROW_COLUMN
-    if bounds is not None:
+    if rows <= row_group_rows:
+        # One row group: no order inside it prunes anything, and the sort (with its
+        # Hilbert keys) is a third of a small file's staging. DuckDB keeps the reader's
+        # order (preserve_insertion_order).
+        order = ""
+    elif bounds is not None:
         extent = (
             f"{{'min_x': {bounds[0]!r}, 'min_y': {bounds[1]!r}, "
             f"'max_x': {bounds[2]!r}, 'max_y': {bounds[3]!r}}}::BOX_2D"

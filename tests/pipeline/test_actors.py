@@ -153,3 +153,65 @@ def test_the_worker_module_sets_the_broker_before_declaring_the_actors(
         for name in ("pipeline.worker", "pipeline.actors"):
             sys.modules.pop(name, None)
         dramatiq.set_broker(previous)
+
+
+def _messages_run(stub: StubBroker) -> list[str]:
+    """Run the queue to its end one message at a time; the actor names run, in order."""
+    queue = stub.queues[QUEUE_NAME]
+    names = []
+    while not queue.empty():
+        message = dramatiq.Message.decode(queue.get_nowait())
+        names.append(message.actor_name)
+        stub.get_actor(message.actor_name).fn(*message.args, **message.kwargs)
+    return names
+
+
+def test_a_small_file_is_imported_in_one_message_with_every_step_recorded(
+    wired: StubBroker, engine: Engine, db: Conn, points_shp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.config import import_settings
+
+    monkeypatch.setenv("IMPORT_INLINE_MAX_BYTES", str(32 * 2**20))
+    import_settings.cache_clear()
+    task = _queue_import(engine, points_shp)
+
+    enqueue_step(wired, "stage", task.id)
+    assert _messages_run(wired) == [STEP_ACTORS["stage"]]
+    import_settings.cache_clear()
+
+    done = _read(engine, task)
+    assert done.state == "succeeded", done.error
+    assert done.result is not None and done.result["feature_count"] == 8
+    assert {"stage", "stage.write", "profile", "profile.query", "load", "load.copy"} <= set(
+        done.timings
+    )
+    assert done.attempts == 1  # the load's, claimed once like any step
+    assert not Path(task.params["upload_dir"]).exists()
+    assert db.execute(
+        "SELECT count(*) FROM core_geometry WHERE source_id = %s", (done.result["source_id"],)
+    ).fetchone() == (8,)
+
+
+def test_a_large_file_or_a_shorter_limit_takes_a_message_per_step(
+    wired: StubBroker, engine: Engine, monkeypatch: pytest.MonkeyPatch, points_shp: Path
+) -> None:
+    from pipeline.config import import_settings
+
+    every = [STEP_ACTORS[step] for step in ("stage", "profile", "load")]
+    monkeypatch.setenv("IMPORT_INLINE_MAX_BYTES", "100")  # the 8 points take more
+    import_settings.cache_clear()
+    try:
+        large = _queue_import(engine, points_shp)
+        enqueue_step(wired, "stage", large.id)
+        assert _messages_run(wired) == every
+        assert _read(engine, large).state == "succeeded"
+
+        monkeypatch.setenv("IMPORT_INLINE_MAX_BYTES", str(32 * 2**20))
+        monkeypatch.setenv("IMPORT_LOAD_TIME_LIMIT_SECONDS", "60")  # shorter than the stage's
+        import_settings.cache_clear()
+        limited = _queue_import(engine, points_shp)
+        enqueue_step(wired, "stage", limited.id)
+        assert _messages_run(wired) == [STEP_ACTORS["stage"], STEP_ACTORS["load"]]
+        assert _read(engine, limited).state == "succeeded"
+    finally:
+        import_settings.cache_clear()

@@ -110,8 +110,28 @@ def test_null_shapes_stay_null_and_have_no_bbox(tmp_path: Path) -> None:
     rows = pq.read_table(staged.path).to_pylist()
     assert [row["kind"] for row in rows if row["geometry"] is None] == ["multi"]
     assert all((row["bbox"] is None) == (row["geometry"] is None) for row in rows)
-    assert rows[-1]["geometry"] is None  # no box to sort by: last
+    assert rows[1]["geometry"] is None  # one row group: the file's order, unsorted
     assert staged.feature_count == 3
+
+    many = stage.run(source=shp, destination=tmp_path / "many.parquet", row_group_rows=2)
+    rows = pq.read_table(many.path).to_pylist()
+    assert rows[-1]["geometry"] is None  # sorted by box: no box, last
+
+
+def test_a_file_of_one_row_group_keeps_the_readers_order(tmp_path: Path) -> None:
+    source = _shuffled_grid_csv(tmp_path / "grid.csv", 60)
+
+    staged = stage.run(source=InputFile(source, "csv"), destination=tmp_path / "grid.parquet")
+    sorted_ = stage.run(
+        source=InputFile(source, "csv"), destination=tmp_path / "sorted.parquet",
+        row_group_rows=1000,
+    )  # fmt: skip
+
+    written = pq.read_table(staged.path).column("n").to_pylist()
+    assert written == pa_csv.read_csv(source).column("n").to_pylist()
+    assert pq.read_metadata(staged.path).num_row_groups == 1
+    assert pq.read_table(sorted_.path).column("n").to_pylist() != written
+    assert sorted(pq.read_table(sorted_.path).column("n").to_pylist()) == sorted(written)
 
 
 def _shuffled_grid_csv(path: Path, side: int) -> Path:
