@@ -53,7 +53,7 @@ def run(
                     crs=None, geometry_types=types, bbox=bounds, covering=covering
                 )
                 sql = stage._write_sql(
-                    "staged", attributes, covering, bounds, partial, {"geo": json.dumps(geo)}
+                    "staged", rows, attributes, covering, bounds, partial, {"geo": json.dumps(geo)}
                 )
                 con.execute(sql)
                 con.execute("DROP TABLE staged")
