@@ -73,6 +73,8 @@ def _scalars(query: str, **params: object) -> list[object]:
 
 def _common() -> None:
     op.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    # Not OWNED BY core_geometry.part: a TRUNCATE ... RESTART IDENTITY would restart it
+    # while parts with those numbers exist (every number must stay new).
     op.execute(f"CREATE SEQUENCE {PART_SEQUENCE} START 1")
     op.execute(
         f"""
@@ -124,7 +126,6 @@ def upgrade() -> None:
     )
     _parent_indexes()
     op.execute("ALTER SEQUENCE public.core_geometry_gid_seq OWNED BY public.core_geometry.gid")
-    op.execute(f"ALTER SEQUENCE {PART_SEQUENCE} OWNED BY public.core_geometry.part")
     old_parts = (
         op.get_bind()
         .execute(
@@ -209,7 +210,6 @@ def _adopt_django_table() -> None:
         " FOREIGN KEY (source_id) REFERENCES public.core_source (id) ON DELETE CASCADE"
     )
     _parent_indexes()
-    op.execute(f"ALTER SEQUENCE {PART_SEQUENCE} OWNED BY public.core_geometry.part")
     op.execute(f"ALTER TABLE public.core_geometry ATTACH PARTITION {part_0} FOR VALUES IN (0)")
     op.execute(f"ANALYZE {part_0}")
 
