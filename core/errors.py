@@ -45,6 +45,12 @@ class InvalidInput(DomainError):
         self.field = field
 
 
+class ParseError(DomainError):
+    """Malformed request."""
+
+    code = "parse_error"
+
+
 class UnsupportedFormat(InvalidInput):
     """This file format is not supported."""
 

@@ -33,9 +33,10 @@ async def list_features(
 ) -> Response:
     """Features whose geometry intersects the box, of a source and type, one page at a time."""
     box = None
-    if in_bbox is not None:
+    # An empty box filters nothing, as InBBoxFilter read it.
+    if in_bbox:
         box = parse_bbox(in_bbox, param="in_bbox")
-    elif bbox is not None:
+    elif bbox:
         box = parse_bbox(bbox, param="bbox")
     features = FeatureFilter(source=source, bbox=box, geometry_type=geometry_type)
     count = await count_features(session=session, features=features)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import ForeignKey, JsonObject, Name, NotNull, ReadModel, UtcDateTime
+from api.schemas.common import JsonObject, Name, NotNull, PrimaryKey, ReadModel, UtcDateTime
 
 LayerType = Literal["vector", "raster"]
 
@@ -31,7 +31,7 @@ class LayerCreate(BaseModel):
 
     name: Name
     description: str | None = None
-    source: ForeignKey
+    source: PrimaryKey
     layer_type: LayerType = "vector"
     style: JsonObject = Field(default_factory=dict)
     is_visible: bool = True
@@ -42,7 +42,7 @@ class LayerUpdate(BaseModel):
 
     name: NotNull[Name] = None
     description: str | None = None
-    source: NotNull[ForeignKey] = None
+    source: NotNull[PrimaryKey] = None
     layer_type: NotNull[LayerType] = None
     style: NotNull[JsonObject] = None
     is_visible: NotNull[bool] = None

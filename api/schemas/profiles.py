@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, EmailStr, StringConstraints
+from pydantic import BaseModel, StringConstraints
 
-from api.schemas.common import JsonObject, NotNull, ReadModel
+from api.schemas.common import Email, JsonObject, NotNull, ReadModel
 
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=150)]
 Organization = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
@@ -27,7 +27,7 @@ class ProfileRead(ReadModel):
 class ProfileUpdate(BaseModel):
     """Changes to a profile; every field may be left out (Django allowed them blank)."""
 
-    email: NotNull[EmailStr | Literal[""]] = None
+    email: NotNull[Email] = None
     first_name: NotNull[PersonName] = None
     last_name: NotNull[PersonName] = None
     organization: NotNull[Organization] = None

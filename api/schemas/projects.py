@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
-from api.schemas.common import ForeignKey, Name, NotNull, ReadModel, UtcDateTime
+from api.schemas.common import Name, NotNull, PrimaryKey, ReadModel, UtcDateTime
 
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-Center = tuple[Longitude, Latitude]
+
+
+class Point(BaseModel):
+    """A GeoJSON Point, as djangorestframework-gis renders a PointField (SRID 4326)."""
+
+    type: Literal["Point"]
+    coordinates: tuple[Longitude, Latitude]
+
+
+def _point_from_pair(value: Any) -> Any:
+    """A bare `[lon, lat]` pair is taken as the Point it names (earlier clients sent one)."""
+    if isinstance(value, list | tuple):
+        return {"type": "Point", "coordinates": value}
+    return value
+
+
+Center = Annotated[Point, BeforeValidator(_point_from_pair)]
 
 
 class ProjectRead(ReadModel):
@@ -21,7 +37,7 @@ class ProjectRead(ReadModel):
     description: str | None
     owner: int
     is_public: bool
-    center: list[float] | None
+    center: Point | None
     zoom: float | None
     layers: list[int]
     created_at: UtcDateTime
@@ -36,7 +52,7 @@ class ProjectCreate(BaseModel):
     is_public: bool = False
     center: Center | None = None
     zoom: Annotated[float, Field(allow_inf_nan=False)] | None = None
-    layers: list[ForeignKey] = Field(default_factory=list)
+    layers: list[PrimaryKey] = Field(default_factory=list)
 
 
 class ProjectUpdate(BaseModel):
@@ -47,4 +63,4 @@ class ProjectUpdate(BaseModel):
     is_public: NotNull[bool] = None
     center: Center | None = None
     zoom: Annotated[float, Field(allow_inf_nan=False)] | None = None
-    layers: NotNull[list[ForeignKey]] = None
+    layers: NotNull[list[PrimaryKey]] = None

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.pagination import Page, PageQuery
-from api.schemas.projects import ProjectRead
+from api.schemas.projects import Point, ProjectRead
 from api.services.listing import order, page_of, search
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.models import Layer, Project, ProjectLayer, User
@@ -59,7 +59,7 @@ def _to_schema(row: ProjectRow) -> ProjectRead:
         description=project.description,
         owner=project.owner_id,
         is_public=project.is_public,
-        center=None if x is None or y is None else [x, y],
+        center=None if x is None or y is None else Point(type="Point", coordinates=(x, y)),
         zoom=project.zoom,
         layers=list(layers or []),
         created_at=project.created_at,
@@ -107,8 +107,12 @@ async def get_project(*, session: AsyncSession, user: User, project_id: int) -> 
     return _to_schema(await _visible(session=session, user=user, project_id=project_id))
 
 
-def _center(value: Sequence[float] | None) -> WKTElement | None:
-    return None if value is None else WKTElement(f"POINT({value[0]} {value[1]})", srid=4326)
+def _center(value: dict[str, Any] | None) -> WKTElement | None:
+    """A GeoJSON Point (as the schema dumped it) as PostGIS's point."""
+    if value is None:
+        return None
+    lon, lat = value["coordinates"]
+    return WKTElement(f"POINT({lon!r} {lat!r})", srid=4326)
 
 
 async def _check_layers(*, session: AsyncSession, layer_ids: list[int]) -> None:

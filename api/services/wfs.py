@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import InvalidInput
+from core.errors import ParseError
 
 BBox = tuple[float, float, float, float]
 
@@ -73,17 +73,17 @@ async def _source_ids(session: AsyncSession, source: str) -> list[int]:
 
 
 def parse_bbox(raw: str, *, param: str) -> BBox:
-    """`minx,miny,maxx,maxy` in EPSG:4326, or InvalidInput naming the parameter."""
+    """`minx,miny,maxx,maxy` in EPSG:4326, or djangorestframework-gis's ParseError."""
     message = f"Invalid bbox string supplied for parameter {param}"
     parts = raw.split(",")
     if len(parts) != 4:
-        raise InvalidInput(message, field=param)
+        raise ParseError(message)
     try:
         minx, miny, maxx, maxy = (float(part) for part in parts)
     except ValueError:
-        raise InvalidInput(message, field=param) from None
+        raise ParseError(message) from None
     if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)) or minx > maxx or miny > maxy:
-        raise InvalidInput(message, field=param)
+        raise ParseError(message)
     return minx, miny, maxx, maxy
 
 

@@ -54,7 +54,8 @@ async def test_create_with_center_and_ordered_layers(
     ]
     assert project["owner"] == alice.id
     assert project["is_public"] is False
-    assert project["center"] == [-3.7038, 40.4168]
+    # Written as a bare pair, answered as djangorestframework-gis renders a PointField.
+    assert project["center"] == {"type": "Point", "coordinates": [-3.7038, 40.4168]}
     assert project["zoom"] == 11.5
     assert project["layers"] == order
     stored = db.execute(
@@ -175,3 +176,21 @@ async def test_search_ordering_pagination(client: httpx.AsyncClient, alice: Acco
     assert body["next"] == "http://testserver/api/v1/projects/?ordering=name&page=2&page_size=2"
     found = (await client.get(PROJECTS, params={"search": "ZETA"}, headers=alice.headers)).json()
     assert [p["name"] for p in found["results"]] == ["Zeta"]
+
+
+async def test_center_written_as_geojson_point(
+    client: httpx.AsyncClient, alice: Account, db: Conn
+) -> None:
+    point = {"type": "Point", "coordinates": [2.3522, 48.8566]}
+    project = await create(client, alice, center=point)
+    assert project["center"] == point
+    stored = db.execute(
+        "SELECT ST_X(center), ST_Y(center) FROM core_project WHERE id = %s", (project["id"],)
+    ).fetchone()
+    assert stored == (2.3522, 48.8566)
+    bad = await client.post(
+        PROJECTS, json={"name": "M", "center": {"type": "LineString", "coordinates": [0, 0]}},
+        headers=alice.headers,
+    )  # fmt: skip
+    assert bad.status_code == 400
+    assert list(bad.json()) == ["center"]

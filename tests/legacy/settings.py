@@ -92,13 +92,15 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "tests.legacy.core.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Maps platform (Django era)",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
 }
-REST_AUTH = {"TOKEN_MODEL": "rest_framework.authtoken.models.Token"}
+# The frontend signed in for a token and sent it; no session cookie (and CSRF) on top.
+REST_AUTH = {"TOKEN_MODEL": "rest_framework.authtoken.models.Token", "SESSION_LOGIN": False}
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]

@@ -105,8 +105,11 @@ class ProjectSerializer(serializers.ModelSerializer):
 
     def validate_layers(self, layers: list[Layer]) -> list[Layer]:
         """A layer appears once in a project."""
-        if len({layer.pk for layer in layers}) != len(layers):
-            raise serializers.ValidationError("A layer can appear only once in a project.")
+        seen: set[int] = set()
+        for layer in layers:
+            if layer.pk in seen:
+                raise serializers.ValidationError(f'Duplicate layer "{layer.pk}".')
+            seen.add(layer.pk)
         return layers
 
     def _set_layers(self, project: Project, layers: list[Layer]) -> None:
