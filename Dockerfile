@@ -57,6 +57,7 @@ RUN pip install --no-deps /tmp/wheels/*.whl && rm -rf /tmp/wheels
 # alembic.ini's migrations/) and the `maps` command exists.
 COPY pyproject.toml alembic.ini ./
 COPY core/ core/
+COPY http_common/ http_common/
 COPY api/ api/
 COPY pipeline/ pipeline/
 COPY migrations/ migrations/

@@ -23,7 +23,7 @@ from core.errors import (
     TooManyRequests,
     infrastructure_error,
 )
-from core.textguard import TextGuardMiddleware
+from http_common.textguard import TextGuardMiddleware
 
 # Looked up along each error's MRO, so subclasses inherit their parent's status.
 STATUS_CODES: dict[type[DomainError], int] = {

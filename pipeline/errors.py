@@ -21,7 +21,7 @@ from core.errors import (
     TooManyRequests,
     infrastructure_error,
 )
-from core.textguard import TextGuardMiddleware
+from http_common.textguard import TextGuardMiddleware
 
 __all__ = ["ServiceUnavailable", "domain_error_response", "install_error_handlers"]
 

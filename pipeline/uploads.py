@@ -18,7 +18,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from core.errors import InvalidInput, PayloadTooLarge
-from core.textguard import text_problem
+from http_common.textguard import text_problem
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 16

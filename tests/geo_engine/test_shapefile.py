@@ -269,12 +269,6 @@ def points_path(tmp_path: Path) -> Path:
     return write_case(tmp_path / "pts.shp", "points")
 
 
-def test_missing_dbf(points_path: Path) -> None:
-    points_path.with_suffix(".dbf").unlink()
-    with pytest.raises(geo_engine.FormatError, match=r"pts\.dbf: file not found"):
-        geo_engine.stream_shapefile(points_path)
-
-
 def test_missing_shp(tmp_path: Path) -> None:
     with pytest.raises(geo_engine.FormatError, match=r"nothing\.shp: file not found"):
         geo_engine.stream_shapefile(tmp_path / "nothing.shp")

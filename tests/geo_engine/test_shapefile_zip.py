@@ -70,14 +70,6 @@ def test_zip_with_several_shapefiles(tmp_path: Path) -> None:
         geo_engine.stream_shapefile(archive, layer="lakes")
 
 
-def test_zip_missing_dbf(tmp_path: Path) -> None:
-    shp = make_layer(tmp_path / "src", "pts", 2)
-    shp.with_suffix(".dbf").unlink()
-    archive = zip_layers(tmp_path / "broken.zip", [shp])
-    with pytest.raises(geo_engine.FormatError, match=r"broken\.zip/pts\.dbf: file not found"):
-        geo_engine.parse_shapefile(archive)
-
-
 def test_zip_that_is_not_a_zip(tmp_path: Path) -> None:
     archive = tmp_path / "fake.zip"
     archive.write_bytes(b"not a zip at all")
