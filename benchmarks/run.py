@@ -1,10 +1,11 @@
 """The benchmark command: `make bench`, or `python -m benchmarks.run [--quick] [--repeat N]
-[--only reads,transform,import,memory] [--json PATH]`.
+[--only reads,transform,import,memory,kernels] [--json PATH]`.
 
 Generates the inputs when missing (data/generate.py), then measures geo_engine's reads
 against pyogrio, its transforms against pyproj, our imports against ogr2ogr (in the
-benchmark's own databases on the project's PostgreSQL) and peak memory; prints a table
-per section, then the same tables as Markdown. It reports; it asserts no time.
+benchmark's own databases on the project's PostgreSQL) and peak memory, and its analysis
+kernels against SciPy, rasterio and NumPy; prints a table per section, then the same
+tables as Markdown. It reports; it asserts no time.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import imports, memory, reads, report, transforms
+from benchmarks import imports, kernels, memory, reads, report, transforms
 from benchmarks.common import DATA_DIR, FULL, QUICK, Section, Sizes
 from benchmarks.database import BenchDatabases
 from benchmarks.inputs import Inputs, ensure
 
-SECTIONS = ("reads", "transform", "import", "memory")
+SECTIONS = ("reads", "transform", "import", "memory", "kernels")
 
 
 @dataclass
@@ -95,6 +96,8 @@ def run_benchmarks(
         steps.append(("memory", lambda: memory.run(
             databases, data_dir, sizes.memory_points, work=work
         )))  # fmt: skip
+    if "kernels" in only:
+        steps.append(("kernels", lambda: kernels.run(repeat, quick=sizes != FULL)))
     try:
         for key, step in steps:
             try:
