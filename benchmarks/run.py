@@ -1,10 +1,11 @@
 """The benchmark command: `make bench`, or `python -m benchmarks.run [--quick] [--repeat N]
-[--only reads,transform,import,userpath,memory,adoption,tiles] [--json PATH]`.
+[--only reads,transform,import,userpath,memory,adoption,tiles,kernels] [--json PATH]`.
 
 Generates the inputs when missing (data/generate.py), then measures geo_engine's reads
 against pyogrio, its transforms against pyproj, our imports against ogr2ogr (in the
-benchmark's own databases on the project's PostgreSQL) and peak memory; prints a table
-per section, then the same tables as Markdown. It reports; it asserts no time.
+benchmark's own databases on the project's PostgreSQL) and peak memory, and its analysis
+kernels against SciPy, rasterio and NumPy; prints a table per section, then the same
+tables as Markdown. It reports; it asserts no time.
 """
 
 from __future__ import annotations
@@ -22,12 +23,22 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import adoption, imports, memory, reads, report, tiles, transforms, userpath
+from benchmarks import (
+    adoption,
+    imports,
+    kernels,
+    memory,
+    reads,
+    report,
+    tiles,
+    transforms,
+    userpath,
+)  # fmt: skip
 from benchmarks.common import DATA_DIR, FULL, QUICK, Section, Sizes
 from benchmarks.database import BenchDatabases
 from benchmarks.inputs import Inputs, ensure
 
-SECTIONS = ("reads", "transform", "import", "userpath", "memory", "adoption", "tiles")
+SECTIONS = ("reads", "transform", "import", "userpath", "memory", "adoption", "tiles", "kernels")
 # The sections that work in the benchmark's databases.
 DATABASE_SECTIONS = {"import", "userpath", "memory", "adoption", "tiles"}
 
@@ -108,6 +119,8 @@ def run_benchmarks(
         )))  # fmt: skip
     if "tiles" in only and inputs is not None and databases is not None:
         steps.append(("tiles", lambda: tiles.run(databases, inputs, repeat, work=work)))
+    if "kernels" in only:
+        steps.append(("kernels", lambda: kernels.run(repeat, quick=sizes != FULL)))
     try:
         for key, step in steps:
             try:

@@ -86,6 +86,10 @@ pub enum Error {
     /// A caller's argument that makes no sense (batch_size=0, a missing column).
     #[error("{0}")]
     InvalidArgument(String),
+    /// Input data an analysis kernel cannot work with (NaN values, duplicate or
+    /// collinear points, a singular system).
+    #[error("{0}")]
+    Analysis(String),
     #[error(transparent)]
     Arrow(arrow_schema::ArrowError),
 }
@@ -121,6 +125,10 @@ impl Error {
         }
     }
 
+    pub fn analysis(message: impl Into<String>) -> Self {
+        Error::Analysis(message.into())
+    }
+
     pub fn geometry(row: usize, message: impl Into<String>) -> Self {
         Error::Geometry {
             row,
@@ -138,6 +146,7 @@ impl Error {
             Error::Crs { .. } => "CrsError",
             Error::Geometry { .. } => "GeometryError",
             Error::InvalidArgument(_) => "ValueError",
+            Error::Analysis(_) => "AnalysisError",
             Error::Arrow(_) => "GeoEngineError",
         }
     }

@@ -12,6 +12,7 @@
     )
 )]
 
+pub mod analysis;
 pub mod columns;
 pub mod copy;
 pub mod crs;
@@ -27,6 +28,7 @@ pub mod geometry_ops;
 pub mod inspect;
 pub mod metadata;
 pub mod python;
+pub mod python_analysis;
 pub mod shp;
 pub mod text_source;
 pub mod transform;

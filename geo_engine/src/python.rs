@@ -71,6 +71,7 @@ impl From<Error> for PyErr {
             Error::Crs { .. } => CrsError::new_err(message),
             Error::Geometry { .. } => GeometryError::new_err(message),
             Error::InvalidArgument(_) => PyValueError::new_err(message),
+            Error::Analysis(_) => crate::python_analysis::AnalysisError::new_err(message),
             Error::Arrow(_) => GeoEngineError::new_err(message),
         }
     }
@@ -617,6 +618,7 @@ fn _geo_engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_copy_rows, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_build, m)?)?;
     m.add_function(wrap_pyfunction!(_zero_copy_probe, m)?)?;
+    crate::python_analysis::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

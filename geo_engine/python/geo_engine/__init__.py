@@ -3,6 +3,7 @@
 import warnings
 
 from geo_engine._geo_engine import (
+    AnalysisError,
     CrsError,
     CsvStream,
     EncodingError,
@@ -15,7 +16,9 @@ from geo_engine._geo_engine import (
     copy_header,
     copy_trailer,
     encode_copy_rows,
+    grid_inference,
     infer_metadata,
+    interpolate_spline,
     list_layers,
     parse_geojson,
     parse_shapefile,
@@ -26,6 +29,7 @@ from geo_engine._geo_engine import (
     transform_coords,
     transform_crs,
     validate_geometry,
+    vectorize_raster,
 )
 
 if _debug_build():
@@ -37,6 +41,7 @@ if _debug_build():
     )
 
 __all__ = [
+    "AnalysisError",
     "CrsError",
     "CsvStream",
     "EncodingError",
@@ -48,7 +53,9 @@ __all__ = [
     "copy_header",
     "copy_trailer",
     "encode_copy_rows",
+    "grid_inference",
     "infer_metadata",
+    "interpolate_spline",
     "list_layers",
     "parse_geojson",
     "parse_shapefile",
@@ -59,4 +66,5 @@ __all__ = [
     "transform_coords",
     "transform_crs",
     "validate_geometry",
+    "vectorize_raster",
 ]

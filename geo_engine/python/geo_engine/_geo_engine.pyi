@@ -1,12 +1,13 @@
 """Type stub of the compiled module: the real documentation of geo_engine's API."""
 
 import os
-from typing import Any, Protocol, final, overload, type_check_only
+from typing import Any, Literal, Protocol, final, overload, type_check_only
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "AnalysisError",
     "CrsError",
     "CsvStream",
     "EncodingError",
@@ -20,7 +21,9 @@ __all__ = [
     "copy_header",
     "copy_trailer",
     "encode_copy_rows",
+    "grid_inference",
     "infer_metadata",
+    "interpolate_spline",
     "list_layers",
     "parse_geojson",
     "parse_shapefile",
@@ -31,6 +34,7 @@ __all__ = [
     "transform_coords",
     "transform_crs",
     "validate_geometry",
+    "vectorize_raster",
 ]
 
 __version__: str
@@ -137,6 +141,10 @@ class CrsError(GeoEngineError):
 
 class GeometryError(GeoEngineError):
     """An invalid geometry (WKB) in an in-memory array."""
+
+class AnalysisError(GeoEngineError):
+    """Input an analysis kernel cannot work with: NaN values, duplicate or collinear
+    points, a singular system."""
 
 class GeoEngineIOError(GeoEngineError):
     """The operating system refused to open or read a file."""
@@ -435,3 +443,128 @@ def _debug_build() -> bool:
 def _zero_copy_probe(path: str | os.PathLike[str]) -> tuple[RecordBatchReader, list[int]]:
     """Test helper: the first batch of a shapefile as a stream, with the addresses of
     the buffers Rust allocated for its geometry column (offsets, values)."""
+
+def interpolate_spline(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    values: npt.ArrayLike,
+    *,
+    bbox: tuple[float, float, float, float],
+    width: int,
+    height: int,
+    smoothing: float = 0.0,
+    neighbors: int | None = None,
+) -> npt.NDArray[np.float64]:
+    """Thin-plate spline of the points, evaluated at the cell centres of a grid.
+
+    The spline is the one ``scipy.interpolate.RBFInterpolator(kernel=
+    "thin_plate_spline", smoothing=smoothing)`` defines: kernel ``r**2 * log(r)`` on
+    unscaled coordinates, a degree-1 polynomial on coordinates shifted and scaled to
+    [-1, 1] over the points' bounding box, ``smoothing`` added to the kernel matrix's
+    diagonal. The grid has ``height`` rows and ``width`` columns over ``bbox`` =
+    (xmin, ymin, xmax, ymax), row 0 at the north edge; the result is a float64 array
+    of shape (height, width). ``x``, ``y``, ``values`` are 1-D array-likes (converted
+    to float64; no copy for contiguous float64 arrays), in the grid's CRS.
+
+    Method: with ``neighbors=None``, up to 5,000 points the global system is solved
+    exactly (dense LU with partial pivoting, one step of iterative refinement; within
+    1e-6 of SciPy relative to the largest value, tested up to 2,000 points). Beyond
+    5,000 points, or when ``neighbors=k`` is given, each cell's value comes from the
+    spline of its k nearest points (64 by default), exactly as
+    ``RBFInterpolator(neighbors=k)`` does (tested within 1e-6 of it); against the
+    exact global spline this local method differed by 1.7e-3 to 4.7e-3 of the largest
+    value (largest cell difference) on smooth noisy data (6,000 random points, three
+    seeds, a 50 x 30 grid; the tests check < 1e-2). Cells sharing a neighbourhood share one solve. Parallel on all
+    cores, without the GIL.
+
+    Raises AnalysisError for NaN or infinite coordinates or values (naming the first
+    index: drop them first), fewer than 3 points, collinear points, two points at the
+    same place when ``smoothing`` is 0 (with smoothing > 0 duplicates are fitted in
+    the least-squares sense, as in SciPy), and a singular or ill-conditioned system;
+    ValueError for a bad bbox, size, smoothing < 0, neighbors < 3 or arrays of
+    different lengths.
+    """
+
+def vectorize_raster(
+    array: npt.NDArray[Any],
+    *,
+    transform: tuple[float, ...] | Any,
+    nodata: float | None = None,
+    connectivity: int = 4,
+    crs: str | None = None,
+) -> Any:
+    """Connected regions of equal value to polygons with holes, as a pyarrow Table.
+
+    The regions are those of ``rasterio.features.shapes(array, mask=array != nodata,
+    connectivity=connectivity, transform=transform)``: one polygon per 4- or
+    8-connected region, with the same values, polygon counts and areas (tested).
+    ``array`` is a 2-D NumPy array of uint8, int8, uint16, int16, uint32, int32,
+    float32 or float64; pixels equal to ``nodata`` and NaN pixels belong to no
+    region; values compare exactly (no float tolerance). ``transform`` is the affine
+    pixel-to-map transform in GDAL/rasterio order: a rasterio ``Affine`` or the
+    6-tuple (a, b, c, d, e, f) with x = a*col + b*row + c, y = d*col + e*row + f.
+
+    Columns: ``value`` (float64) and ``geometry`` (WKB Polygons, GeoArrow
+    ``geoarrow.wkb`` with ``crs`` as PROJJSON when given), regions in the order of
+    their first pixel (row-major). Exterior rings run counter-clockwise and holes
+    clockwise in map coordinates; vertices are pixel corners where the boundary
+    turns. Where a region touches itself at a pixel corner, an enclosed area is a
+    hole touching the exterior at that point (valid in the OGC sense); an
+    8-connected region joined only through a corner has one exterior ring passing
+    through that corner twice. Labelling is sequential; ring tracing and encoding run
+    in parallel, without the GIL.
+
+    Raises ValueError for another dtype or shape, a transform that is not 6 (or
+    rasterio's 9) finite numbers or is degenerate, and connectivity other than 4 or 8.
+    """
+
+@overload
+def grid_inference(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    values: npt.ArrayLike,
+    *,
+    bbox: tuple[float, float, float, float],
+    width: int,
+    height: int,
+    method: Literal["stats"],
+    power: float = 2.0,
+    radius: float | None = None,
+    min_points: int = 1,
+) -> dict[str, npt.NDArray[Any]]: ...
+@overload
+def grid_inference(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    values: npt.ArrayLike,
+    *,
+    bbox: tuple[float, float, float, float],
+    width: int,
+    height: int,
+    method: Literal["idw"] = "idw",
+    power: float = 2.0,
+    radius: float | None = None,
+    min_points: int = 1,
+) -> npt.NDArray[np.float64]:
+    """Per-cell statistics of the points, or an IDW estimate at each cell centre.
+
+    The grid is ``interpolate_spline``'s: ``height`` x ``width`` cells over ``bbox``,
+    row 0 north; arrays come back with shape (height, width).
+
+    ``method="stats"``: a dict of arrays ``count`` (int64), ``sum``, ``mean``,
+    ``min``, ``max`` (float64) of the values of the points inside each cell. A point
+    belongs to a cell as with ``numpy.histogram2d`` over
+    ``np.linspace(xmin, xmax, width + 1)`` and the same in y: half-open bins, the
+    east and north edges closed; points outside the bbox are ignored. Cells with
+    fewer than ``min_points`` points have NaN ``sum``/``mean``/``min``/``max``;
+    ``count`` is always the true count. Sums add in input order (equal to NumPy's).
+
+    ``method="idw"``: at each cell centre, sum(v_i / d_i**power) / sum(1 / d_i**power)
+    over the points within ``radius`` (d <= radius; every point when None); a point
+    exactly at the centre gives its value (the mean of such points); a cell with
+    fewer than ``min_points`` points within the radius is NaN. Radius queries use a
+    bucket grid index. Parallel on all cores, without the GIL.
+
+    Raises AnalysisError for NaN or infinite coordinates or values; ValueError for an
+    unknown method, power <= 0, radius <= 0, min_points < 1, a bad bbox or size.
+    """
