@@ -86,7 +86,7 @@ def interpolate_step(context: StepContext) -> None:
     bbox = _bbox(params)
     context.progress(rows_done=0, rows_total=len(found.x), phase="interpolate", force=True)
     grid = _kernel(
-        geo_engine.interpolate_spline,  # type: ignore[attr-defined]
+        geo_engine.interpolate_spline,
         found.x, found.y, found.values, bbox=bbox, width=params["width"],
         height=params["height"], smoothing=float(params.get("smoothing") or 0.0),
     )  # fmt: skip
@@ -100,7 +100,7 @@ def _grid(context: StepContext) -> tuple[np.ndarray[Any, Any], int]:
     context.progress(rows_done=0, rows_total=len(found.x), phase="grid", force=True)
     method = params.get("method", "idw")
     found_grid = _kernel(
-        geo_engine.grid_inference,  # type: ignore[attr-defined]
+        geo_engine.grid_inference,
         found.x, found.y, found.values, bbox=_bbox(params), width=params["width"],
         height=params["height"], method="stats" if method in STATISTICS else "idw",
         power=float(params.get("power", 2.0)), radius=params.get("radius"),
@@ -219,7 +219,7 @@ def vectorize_step(context: StepContext) -> None:
     context.progress(rows_done=0, rows_total=int(data.shape[0]), phase="vectorize", force=True)
     table = _as_table(
         _kernel(
-            geo_engine.vectorize_raster,  # type: ignore[attr-defined]
+            geo_engine.vectorize_raster,
             data, transform=transform, nodata=nodata,
             connectivity=int(params.get("connectivity") or 4),
         )

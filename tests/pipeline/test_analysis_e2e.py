@@ -1,10 +1,6 @@
 """Analyses end to end through the real ETL service and worker, on geo_engine's kernels:
 interpolate to a raster (and its PNG tile), grid statistics as a raster and as polygon
 cells, vectorize of a raster source with class breaks.
-
-PENDING: not collected yet (no `test_` prefix) and never run: the kernels (branch
-`kernels`) had not landed when this was written. Rename to `test_analysis_e2e.py` once
-geo_engine has `interpolate_spline`, `grid_inference` and `vectorize_raster`, and run it.
 """
 
 from __future__ import annotations
