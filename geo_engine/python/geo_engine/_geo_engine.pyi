@@ -474,8 +474,8 @@ def interpolate_spline(
     ``RBFInterpolator(neighbors=k)`` does (tested within 1e-6 of it); against the
     exact global spline this local method differed by 1.7e-3 to 4.7e-3 of the largest
     value (largest cell difference) on smooth noisy data (6,000 random points, three
-    seeds, a 50 x 30 grid; the tests check < 1e-2). Cells sharing a neighbourhood share one solve. Parallel on all
-    cores, without the GIL.
+    seeds, a 50 x 30 grid; the tests check < 1e-2). Cells sharing a neighbourhood share
+    one solve. Parallel on all cores, without the GIL.
 
     Raises AnalysisError for NaN or infinite coordinates or values (naming the first
     index: drop them first), fewer than 3 points, collinear points, two points at the
